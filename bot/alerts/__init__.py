@@ -1,0 +1,1 @@
+"""Alerts: the outbox (what to raise, delivery with retries), formatting, and notifiers."""

@@ -1,0 +1,95 @@
+"""Where alerts go. A notifier gets the alert object and returns the id it got remotely, if any.
+
+Notifiers know nothing of storage: the dispatcher (`outbox.py`) feeds them and records the result.
+Raising `PermanentError` dead-letters the alert; any other exception is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+
+from bot.alerts.format import render_console
+
+_TAIL_BYTES = 1 << 20
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (rejected payload, unknown chat): dead-letter the alert."""
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, alert: Mapping[str, Any]) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+class ConsoleNotifier:
+    """Readable alerts on stdout, in colour on a terminal."""
+
+    name = "console"
+
+    def __init__(self, console: Console | None = None, tz: ZoneInfo | None = None) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.tz = tz or ZoneInfo("UTC")
+
+    async def send(self, alert: Mapping[str, Any]) -> str | None:
+        self.console.print(render_console(alert, self.tz))
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class JsonlNotifier:
+    """One alert per line in `alerts.jsonl`; never writes an alert twice, even after a crash.
+
+    The dispatcher may retry an alert whose line was written just before the process died; the ids
+    found in the file's last megabyte, read once at start, catch exactly those.
+    """
+
+    name = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._written: set[str] | None = None
+
+    def _tail_ids(self) -> set[str]:
+        ids: set[str] = set()
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - _TAIL_BYTES))
+                for line in handle.read().splitlines():
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and isinstance(record.get("id"), str):
+                        ids.add(record["id"])
+        except FileNotFoundError:
+            pass
+        return ids
+
+    async def send(self, alert: Mapping[str, Any]) -> str | None:
+        if self._written is None:
+            self._written = self._tail_ids()
+        if alert["id"] in self._written:
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(alert, ensure_ascii=False) + "\n"
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+        self._written.add(str(alert["id"]))
+        return None
+
+    async def close(self) -> None:
+        return None

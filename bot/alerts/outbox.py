@@ -1,0 +1,269 @@
+"""The outbox: which alerts a stored post raises, and their delivery to each destination.
+
+Alert rows are written in the transaction that stores the post (see `bot.pipeline`), so a post is
+never stored without its alert nor an alert raised for a post that was not stored. Delivery state
+lives in the store, so alerts survive restarts: the dispatcher picks up whatever is pending.
+
+Delivery is in order per destination: a failing alert holds back the ones after it (with backoff
+and jitter) rather than letting a later alert overtake it. A notifier raising `PermanentError` sends
+the alert to the dead letters instead, counted in `tgmon stats`.
+
+Crash between sending and recording: the alert is sent again after the restart (at-least-once),
+unless the notifier can tell it already has it; the JSONL file notifier checks its own tail, so it
+never writes an alert twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from bot.alerts.notifiers import Notifier, PermanentError
+from bot.logging import get_logger
+from bot.models import Edit, Post, post_link
+from bot.rules.engine import Match, Verdict
+from bot.store import AlertRecord, Delivery, Outcome, Store, WriteTx
+
+log = get_logger("tgmon.outbox")
+
+_BATCH = 100
+_IDLE_POLL_S = 5.0
+_BACKOFF_BASE_S = 1.0
+_BACKOFF_CAP_S = 300.0
+SEND_TIMEOUT_S = 30.0
+
+
+def alert_id(channel_id: int, message_id: int, category: str) -> str:
+    """Deterministic: the same post and category give the same id in any database, on any replay."""
+    key = f"{channel_id}/{message_id}/{category}".encode()
+    return hashlib.blake2b(key, digest_size=10).hexdigest()
+
+
+def _match_json(match: Match, text: str) -> dict[str, Any]:
+    return {
+        "rule": match.rule,
+        "category": match.category,
+        "severity": match.severity,
+        "start": match.start,
+        "end": match.end,
+        "term": match.term,
+        "text": text[match.start : match.end],
+    }
+
+
+def build_alert(event: Post | Edit, verdict: Verdict, now: datetime | None = None) -> AlertRecord:
+    """The alert object, as delivered and as written to alerts.jsonl."""
+    if verdict.category is None or verdict.severity is None:
+        raise ValueError("build_alert needs a verdict with matches")
+    created = now or datetime.now(UTC)
+    channel = event.channel
+    link = post_link(channel.id, channel.username, event.message_id)
+    is_post = isinstance(event, Post)
+    date = event.date if isinstance(event, Post) else event.edit_date
+    media = event.media if is_post or event.media is not None else ()
+    payload: dict[str, Any] = {
+        "id": alert_id(channel.id, event.message_id, verdict.category),
+        "created_at": created.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "category": verdict.category,
+        "severity": verdict.severity,
+        "all_clear": verdict.all_clear,
+        "rules": list(verdict.rules),
+        "channel_id": channel.id,
+        "channel_title": channel.title,
+        "channel_username": channel.username,
+        "message_id": event.message_id if event.message_id > 0 else None,
+        "link": link,
+        "date": date.astimezone(UTC).isoformat(timespec="seconds"),
+        "edited": not is_post,
+        "text": event.text,
+        "matches": [_match_json(m, event.text) for m in verdict.matches],
+        "media": [
+            {"kind": m.kind.value, "mime_type": m.mime_type, "size": m.size, "duration": m.duration}
+            for m in media or ()
+        ],
+        "forward_from": (event.forward.name if isinstance(event, Post) and event.forward else None),
+        "sources": [
+            {
+                "channel_id": channel.id,
+                "channel_title": channel.title,
+                "message_id": event.message_id,
+                "link": link,
+            }
+        ],
+    }
+    return AlertRecord(
+        id=payload["id"],
+        created_at=created,
+        channel_id=channel.id,
+        message_id=event.message_id,
+        category=verdict.category,
+        severity=verdict.severity,
+        payload=payload,
+    )
+
+
+def raise_alerts(
+    tx: WriteTx,
+    events: Sequence[Post | Edit],
+    outcomes: Sequence[Outcome],
+    verdicts: Sequence[Verdict],
+    destinations: Sequence[str],
+) -> list[AlertRecord]:
+    """Alerts for what was just stored: new posts that match, and edits that change the category.
+
+    A re-applied event is UNCHANGED and raises nothing, which is what makes replays and catch-up
+    safe to repeat. An edit that only fixes a typo keeps its category and stays quiet.
+    """
+    records = []
+    edited = []
+    for event, outcome, verdict in zip(events, outcomes, verdicts, strict=True):
+        if verdict.category is None:
+            continue
+        if outcome is Outcome.NEW:
+            records.append(build_alert(event, verdict))
+        elif outcome is Outcome.EDITED:
+            edited.append((event, verdict))
+    if edited:
+        alerted = tx.alerted_categories([e.key for e, _ in edited])
+        known = tx.channels([e.channel.id for e, _ in edited])
+        for event, verdict in edited:
+            if verdict.category not in alerted.get(event.key, set()):
+                stored = known.get(event.channel.id)
+                channel = stored.updated(event.channel) if stored else event.channel
+                records.append(build_alert(replace(event, channel=channel), verdict))
+    if not records:
+        return []
+    inserted = set(tx.add_alerts(records, destinations))
+    return [record for record in records if record.id in inserted]
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential with full jitter in its upper half: 1 s, 2 s, 4 s, … capped at 5 minutes."""
+    ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempts)
+    return timedelta(seconds=ceiling * random.uniform(0.5, 1.0))
+
+
+class Dispatcher:
+    """Delivers pending alerts, one worker per destination, in alert order."""
+
+    def __init__(self, store: Store, notifiers: Sequence[Notifier]) -> None:
+        self.store = store
+        self.notifiers = {n.name: n for n in notifiers}
+        self._wake = {name: asyncio.Event() for name in self.notifiers}
+        self._draining = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sent = 0
+
+    @property
+    def destinations(self) -> list[str]:
+        return list(self.notifiers)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._worker(notifier), name=f"deliver-{name}")
+            for name, notifier in self.notifiers.items()
+        ]
+
+    def wake(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Deliver everything pending, then stop; False if `within` seconds ran out first (alerts stay queued)."""
+        self._draining = True
+        self.wake()
+        done, pending = await asyncio.wait(self._tasks, timeout=within) if self._tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return not pending
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _sleep(self, name: str, seconds: float) -> None:
+        event = self._wake[name]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
+        event.clear()
+
+    async def _worker(self, notifier: Notifier) -> None:
+        name = notifier.name
+        while True:
+            self._wake[name].clear()
+            due = await self.store.due_deliveries(name, _BATCH)
+            if not due:
+                if self._draining:
+                    return
+                await self._sleep(name, _IDLE_POLL_S)
+                continue
+            now = datetime.now(UTC)
+            head = due[0]
+            if head.next_attempt_at is not None and head.next_attempt_at > now:
+                await self._sleep(name, (head.next_attempt_at - now).total_seconds())
+                continue
+            await self._deliver(notifier, due, now)
+
+    async def _deliver(self, notifier: Notifier, due: Sequence[Delivery], now: datetime) -> None:
+        name = notifier.name
+        sent: list[tuple[int, str | None]] = []
+        try:
+            for delivery in due:
+                if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+                    return
+                try:
+                    remote = await asyncio.wait_for(notifier.send(delivery.payload), SEND_TIMEOUT_S)
+                except PermanentError as exc:
+                    await self._flush(name, sent)
+                    log.error("alert.dead_letter", destination=name, alert=delivery.alert_id, error=str(exc))
+                    await self.store.write(partial(_dead, name, delivery.seq, str(exc)))
+                    continue
+                except Exception as exc:
+                    await self._flush(name, sent)
+                    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    retry_at = datetime.now(UTC) + backoff(delivery.attempts)
+                    log.warning(
+                        "alert.delivery_failed",
+                        destination=name,
+                        alert=delivery.alert_id,
+                        attempt=delivery.attempts + 1,
+                        retry_at=retry_at.isoformat(timespec="seconds"),
+                        error=error,
+                    )
+                    await self.store.write(partial(_retry, name, delivery.seq, retry_at, error))
+                    return
+                sent.append((delivery.seq, remote))
+        finally:
+            await self._flush(name, sent)
+
+    async def _flush(self, name: str, sent: list[tuple[int, str | None]]) -> None:
+        """Record what was sent; called before anything else can fail, so a sent alert stays sent."""
+        if not sent:
+            return
+        seqs = [seq for seq, _ in sent]
+        remotes = [remote for _, remote in sent]
+        sent.clear()
+
+        await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes))
+        self.sent += len(seqs)
+
+
+def _dead(name: str, seq: int, error: str, tx: WriteTx) -> None:
+    tx.mark_dead(name, seq, error)
+
+
+def _retry(name: str, seq: int, at: datetime, error: str, tx: WriteTx) -> None:
+    tx.mark_retry(name, seq, at, error)

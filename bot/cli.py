@@ -1,0 +1,473 @@
+"""The `tgmon` command (also `python -m bot`).
+
+Every command takes --data-dir, --config-dir and --env-file; bad input of any kind ends with one
+line per problem on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import json
+import re
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from bot import __version__
+from bot.alerts.notifiers import ConsoleNotifier, JsonlNotifier, Notifier
+from bot.alerts.outbox import Dispatcher
+from bot.errors import UserError
+from bot.logging import configure as configure_logging
+from bot.logging import get_logger, register_secrets
+from bot.pipeline import Pipeline, RunStats
+from bot.rules.engine import Engine
+from bot.rules.loader import load_rules
+from bot.rules.query import is_fts_syntax, query_words, search_expression, snippet
+from bot.settings import Channels, Settings, load_channels, load_settings
+from bot.sources.replay import ReplaySource, parse_time
+from bot.store.sqlite import SQLiteStore, open_store
+
+T = TypeVar("T")
+log = get_logger("tgmon.cli")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+app = typer.Typer(
+    name="tgmon",
+    help="Archive public Telegram channels and alert analysts when posts talk about danger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (database, session, alerts). Env: TGMON_DATA_DIR."),
+]
+ConfigDir = Annotated[
+    Path | None,
+    typer.Option("--config-dir", help="Folder of channels.toml and rules.toml. Env: TGMON_CONFIG_DIR."),
+]
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Secrets file to read (default: ./.env).")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Rules file (default: <config-dir>/rules.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
+
+
+def _settings(data_dir: Path | None, config_dir: Path | None, env_file: Path | None) -> Settings:
+    settings = load_settings(env_file=env_file, data_dir=data_dir, config_dir=config_dir)
+    register_secrets(settings.env.secrets())
+    configure_logging(settings.env.log_level, settings.env.log_format)
+    return settings
+
+
+def _fail(error: UserError) -> typer.Exit:
+    for line in error.lines:
+        err.print(f"error: {line}", markup=False)
+    return typer.Exit(error.exit_code)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a command body: user errors become one line each on stderr and exit code 2."""
+    try:
+        return fn()
+    except UserError as exc:
+        raise _fail(exc) from None
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_fn()
+
+    return _guard(lambda: asyncio.run(main()))
+
+
+def _packaged(name: str) -> Path:
+    return Path(str(resources.files("bot") / name))
+
+
+def _rules(settings: Settings, override: Path | None) -> Engine:
+    path = override or settings.rules_path
+    if override is None and not path.exists():
+        path = _packaged("rules/default.toml")
+        log.info("rules.default_pack", path=str(path), hint=f"create {settings.rules_path} to customise")
+    return load_rules(path)
+
+
+def _notifiers(settings: Settings, data_dir: Path, console: Console | None = None) -> list[Notifier]:
+    made: list[Notifier] = []
+    for name in settings.env.notifier_names:
+        if name == "console":
+            made.append(ConsoleNotifier(console, settings.env.tz))
+        elif name == "jsonl":
+            made.append(JsonlNotifier(data_dir / "alerts.jsonl"))
+    return made
+
+
+@contextlib.contextmanager
+def _signals(on_signal: Callable[[], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the pipeline gracefully; a second SIGINT is the usual hard interrupt."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+
+            def handler(sig: signal.Signals = sig) -> None:
+                log.info("signal.received", signal=sig.name)
+                on_signal()
+                loop.remove_signal_handler(sig)
+
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def _store(data_dir: Path, create: bool) -> AsyncIterator[SQLiteStore]:
+    store = await open_store(data_dir, create=create)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _progress(enabled: bool) -> Progress | None:
+    if not enabled or not err.is_terminal:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+async def _replay(
+    settings: Settings,
+    engine: Engine,
+    channels: Channels,
+    files: list[Path],
+    data_dir: Path,
+    rate: float | None,
+    wait: bool,
+    show_progress: bool,
+) -> tuple[RunStats, ReplaySource, dict[str, Any]]:
+    progress = _progress(show_progress)
+    tasks: dict[Path, Any] = {}
+
+    def on_progress(path: Path, done: int, total: int) -> None:
+        if progress is None:
+            return
+        if path not in tasks:
+            tasks[path] = progress.add_task(path.name, total=total)
+        progress.update(tasks[path], completed=done)
+
+    source = ReplaySource(files, rate=rate, on_progress=on_progress)
+    async with _store(data_dir, create=True) as store:
+        dispatcher = Dispatcher(store, _notifiers(settings, data_dir))
+        pipeline = Pipeline(store, engine, dispatcher, channels)
+        with _signals(pipeline.stop), progress or contextlib.nullcontext():
+            stats = await pipeline.run(source, drain=wait)
+        return stats, source, await store.stats()
+
+
+def _summary(stats: RunStats, source: ReplaySource, totals: dict[str, Any]) -> Table:
+    table = Table(title="tgmon replay", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    outcomes = stats.outcomes
+    table.add_row(
+        "read",
+        f"{source.counters.events} events in {stats.elapsed:.2f} s"
+        + (f" ({source.counters.events / stats.elapsed:,.0f}/s)" if stats.elapsed else ""),
+    )
+    table.add_row("stored", f"{outcomes['new']} new posts, {outcomes['edited']} edits, {outcomes['deleted']} deletions")
+    repeat = outcomes["unchanged"] + outcomes["refreshed"]
+    if repeat:
+        table.add_row("already stored", str(repeat))
+    if source.counters.bad:
+        table.add_row("skipped", f"{source.counters.bad} bad records (see the log for file and line)")
+    if outcomes["unknown"]:
+        table.add_row("orphan edits", f"{outcomes['unknown']} edits of posts not in the archive")
+    alerts = ", ".join(f"{k} {v}" for k, v in stats.alerts.most_common()) or "none"
+    table.add_row("alerts raised", f"{stats.alerts.total()} ({alerts})")
+    table.add_row(
+        "archive",
+        f"{totals['posts']} posts, {totals['media']} media, {totals['edits']} edits, "
+        f"{totals['deletions']} deletions, {totals['alerts']} alerts in {totals['database']}",
+    )
+    if totals["pending_deliveries"]:
+        table.add_row("queued", f"{totals['pending_deliveries']} alert deliveries wait for the next start")
+    return table
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="JSONL files or Telegram Desktop exports (result.json).")],
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", min=0.1, help="Events per second (default: as fast as possible)."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Exit only after every alert raised has been delivered.")
+    ] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on a terminal.")] = True,
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Store posts from files, raise alerts, and resume where it stopped if run again."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        engine = _rules(settings, rules)
+        stats, source, totals = await _replay(
+            settings, engine, settings.channels, files, settings.data_dir, rate, wait, progress
+        )
+        err.print(_summary(stats, source, totals))
+
+    _run(body)
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option("--rate", min=0.0, help="Posts per second; 0 for no pause.")] = 25.0,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Replay the bundled sample feed (Belgorod and Kursk, March 2024) into <data-dir>/demo."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        demo_dir = settings.data_dir / "demo"
+        if demo_dir.exists():
+            shutil.rmtree(demo_dir)
+        engine = _rules(settings, None)
+        channels = load_channels(_packaged("demo/channels.toml"))
+        feed = _packaged("demo/feed.jsonl")
+        err.print(f"tgmon {__version__} demo: replaying {feed.name} into {demo_dir}/ with {len(engine.rules)} rules\n")
+        stats, _source, totals = await _replay(
+            settings, engine, channels, [feed], demo_dir, rate or None, wait=True, show_progress=False
+        )
+        table = Table(title="demo summary", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("posts stored", str(totals["posts"]))
+        table.add_row("channels", str(totals["channels"]))
+        table.add_row("media rows", ", ".join(f"{k} {v}" for k, v in totals["media_by_kind"].items()) or "0")
+        table.add_row("edits kept", str(totals["edits"]))
+        table.add_row("deletions marked", str(totals["deletions"]))
+        by_category = ", ".join(f"{k} {v}" for k, v in totals["alerts_by_category"].items()) or "none"
+        table.add_row("alerts", f"{totals['alerts']} ({by_category})")
+        table.add_row("elapsed", f"{stats.elapsed:.2f} s")
+        table.add_row("alert log", str(demo_dir / "alerts.jsonl"))
+        err.print(table)
+        err.print(f"\nExplore it: tgmon search эвакуация --data-dir {demo_dir}  ·  tgmon stats --data-dir {demo_dir}")
+
+    _run(body)
+
+
+@app.command("check-config")
+def check_config(
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Validate .env, channels.toml and rules.toml; exit 2 with one line per problem."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        engine = _rules(settings, rules)
+        out.print(
+            f"config ok: {len(settings.channels.items)} channels ({settings.channels_path}), "
+            f"{len(engine.rules)} rules ({engine.source}), data in {settings.data_dir}, "
+            f"alerts to {', '.join(settings.env.notifier_names) or 'nowhere'}"
+        )
+
+    _guard(body)
+
+
+@app.command()
+def stats(
+    as_json: JsonOpt = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Counts of the archive: posts, channels, media, edits, deletions, alerts and deliveries."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        async with _store(settings.data_dir, create=False) as store:
+            totals = await store.stats()
+        if as_json:
+            out.print_json(data=totals)
+            return
+        table = Table(show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in totals.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+            table.add_row(key.replace("_", " "), str(value))
+        out.print(table)
+
+    _run(body)
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """ISO date/time, or a relative age such as 24h, 7d, 90m."""
+    if value is None:
+        return None
+    relative = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        return datetime.now(UTC) - delta
+    try:
+        return parse_time(value, "--since")
+    except ValueError:
+        raise UserError(
+            f"--since: expected a date such as 2024-03-12, a time, or an age such as 24h or 7d (got {value!r})"
+        ) from None
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words to find, any inflection (or FTS5 syntax with --raw).")],
+    channel: Annotated[str | None, typer.Option("--channel", help="@username, id or title.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="2024-03-12, an ISO time, or an age: 24h, 7d.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many posts, newest first.")] = 20,
+    raw: Annotated[bool, typer.Option("--raw", help="Pass the query to SQLite FTS5 as it is.")] = False,
+    as_json: JsonOpt = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Full-text search of the archive; "эвакуация" also finds "эвакуации", "эвакуацию"."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        expression = query if raw or is_fts_syntax(query) else search_expression(query)
+        async with _store(settings.data_dir, create=False) as store:
+            await store.flush()
+            rows = await store.search(expression, channel, parse_since(since), limit)
+        if as_json:
+            out.print_json(data=rows)
+            return
+        if not rows:
+            err.print(f"no posts match {query!r}")
+            return
+        words = query_words(query)
+        for row in rows:
+            name = row["channel_title"] or row["channel_id"]
+            out.print(f"[bold]{row['date']}[/] {name} #{row['message_id']}", highlight=False)
+            out.print(Text("  ").append_text(snippet(row["text"], words)))
+
+    _run(body)
+
+
+_CSV_FIELDS = (
+    "channel_id",
+    "channel_username",
+    "channel_title",
+    "message_id",
+    "date",
+    "edit_date",
+    "text",
+    "views",
+    "forwards",
+    "replies",
+    "reply_to",
+    "forward_from",
+    "grouped_id",
+    "author",
+    "deleted",
+    "versions",
+    "media",
+)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    since: Annotated[str | None, typer.Option("--since", help="2024-03-12, an ISO time, or an age: 24h, 7d.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Every stored post, one per line (jsonl) or row (csv), with media, versions and deletions."""
+
+    if fmt not in ("jsonl", "csv"):
+        raise _fail(UserError(f"--format: expected jsonl or csv (got {fmt!r})"))
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        cutoff = parse_since(since)
+        async with _store(settings.data_dir, create=False) as store:
+            with (
+                output.open("w", encoding="utf-8", newline="") if output else contextlib.nullcontext(sys.stdout)
+            ) as sink:
+                writer = csv.DictWriter(sink, _CSV_FIELDS, extrasaction="ignore") if fmt == "csv" else None
+                if writer:
+                    writer.writeheader()
+                count = 0
+                async for row in store.export(cutoff):
+                    count += 1
+                    if writer:
+                        writer.writerow(_csv_row(row))
+                    else:
+                        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if output:
+            err.print(f"exported {count} posts to {output}")
+
+    _run(body)
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    flat = dict(row)
+    flat["forward_from"] = (row["forward_from"] or {}).get("name") if row["forward_from"] else None
+    flat["media"] = json.dumps(row["media"], ensure_ascii=False) if row["media"] else ""
+    return flat
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tgmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Archive public Telegram channels and alert analysts when posts talk about danger."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,96 @@
+"""structlog setup: JSON lines for machines, readable lines on a terminal, secrets never printed.
+
+Telethon and other libraries log through the standard library; their records pass through the same
+renderer and the same redaction, so one stream tells the whole story.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+_SENSITIVE_KEY = re.compile(r"api_hash|session|token|password|phone|secret|authorization", re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\w+])\+\d[\d \-]{8,16}\d")
+_BOT_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")
+_secrets: set[str] = set()
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember secret values so they are masked wherever they appear in a log line."""
+    _secrets.update(v for v in values if v and len(v) >= 4)
+
+
+def redact_text(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _BOT_TOKEN.sub(REDACTED, text)
+    return _PHONE.sub(REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if _SENSITIVE_KEY.search(str(k)) else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask sensitive keys, registered secrets, bot tokens and phone numbers."""
+    for key, value in list(event.items()):
+        if _SENSITIVE_KEY.search(key) and value is not None:
+            event[key] = REDACTED
+        else:
+            event[key] = _redact_value(value)
+    return event
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Logs go to stderr so stdout stays clean for command output (`stats --json`, `export`)."""
+    out = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if as_json else structlog.processors.StackInfoRenderer(),
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for noisy in ("telethon", "aiosqlite", "asyncio", "pymorphy3"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,381 @@
+"""The rule engine: `match(document) -> list[Match]`, indexed by word so cost does not grow with rules.
+
+A post goes through up to three passes, each only if the previous one found something:
+
+1. folded text, tokens as plain strings, one set intersection with the forms of every *anchor* word
+   (each term's most selective word). Most posts end here, at C speed.
+2. each token's word ids, phrases and rule conditions checked without offsets.
+3. exact tokenization with offsets (URLs and mentions skipped, hashtags split), for the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import ahocorasick
+
+from bot.rules.morphology import english_key, forms, is_known, is_latin
+from bot.rules.normalize import (
+    FOLDED_WORD_RE,
+    WORD_RE,
+    detect_language,
+    fold_mixed_words,
+    fold_text,
+    normalize_word,
+    split_hashtags,
+    tokenize,
+)
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+ALL_CLEAR = "all_clear"
+_CACHE_LIMIT = 200_000
+_NO_IDS: frozenset[int] = frozenset()
+
+# Too common to find a phrase by: "пройти в укрытие" is looked for only where "укрытие" occurs.
+_STOP_WORDS_TEXT = """
+в во на с со к ко по из от до за для о об обо у и а но не ни же ли бы что как это там тут где при про через
+над под без между перед после уже еще все так его ее их он она они мы вы ты я быть
+і й та з зі із від під між після що як це де вже бути
+the a an of in on to at for by with from and or not is are was were be been being it its this that as into
+out up down over under near
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+
+@dataclass(slots=True)
+class Document:
+    """What rules see of a post: text and where it came from, nothing of Telegram."""
+
+    text: str
+    channel_id: int | None = None
+    channel_username: str | None = None
+    channel_tags: frozenset[str] = frozenset()
+    date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    rule: str
+    category: str
+    severity: str
+    start: int  # offsets into the original text, in Python characters
+    end: int
+    term: str  # the rule term as written
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A post's matches summed up: its top category, and whether it is an alarm or an all-clear."""
+
+    matches: tuple[Match, ...] = ()
+    category: str | None = None
+    severity: str | None = None
+    alert: bool = False
+    all_clear: bool = False
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.rule for m in self.matches))
+
+
+NO_MATCH = Verdict()
+
+
+def verdict(matches: Sequence[Match]) -> Verdict:
+    """Top category by severity (rule order breaks ties); an all-clear counts only when nothing alarms."""
+    if not matches:
+        return NO_MATCH
+    alarms = [m for m in matches if m.category != ALL_CLEAR]
+    pool = alarms or list(matches)
+    top = max(pool, key=lambda m: SEVERITY_RANK[m.severity])
+    return Verdict(tuple(matches), top.category, top.severity, bool(alarms), not alarms)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase: word ids in order, each next word at most `near` words after the last.
+
+    `anchor` is the word a post must contain before the phrase is looked for at all.
+    """
+
+    text: str
+    words: tuple[int, ...]
+    near: int
+    anchor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    category: str
+    severity: str
+    any: tuple[Term, ...] = ()
+    all: tuple[tuple[Term, ...], ...] = ()
+    none: tuple[Term, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+    channels: frozenset[str] = frozenset()  # lowercased usernames and decimal ids
+    tags: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+
+    def in_scope(self, doc: Document, language: Callable[[], str | None]) -> bool:
+        if self.channels and not (
+            str(doc.channel_id) in self.channels
+            or (doc.channel_username is not None and doc.channel_username.lower() in self.channels)
+        ):
+            return False
+        if self.tags and not (self.tags & doc.channel_tags):
+            return False
+        return not self.languages or language() in self.languages
+
+
+@dataclass(slots=True)
+class Vocabulary:
+    """Word ids, and the tables mapping a normalized token to the ids it can stand for."""
+
+    ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    selectivity: dict[int, int] = field(default_factory=dict)
+    by_form: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    by_english: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    prefixes: dict[str, int] = field(default_factory=dict)
+
+    def word(self, normalized: str) -> int:
+        stem = normalized.rstrip("*")
+        kind = "prefix" if normalized.endswith("*") else ("en" if is_latin(stem) and not stem.isdigit() else "form")
+        key = (kind, stem)
+        if key in self.ids:
+            return self.ids[key]
+        word_id = self.ids[key] = len(self.ids)
+        self.selectivity[word_id] = selectivity(stem)
+        if kind == "prefix":
+            self.prefixes[stem] = word_id
+        elif kind == "en":
+            self.by_english[english_key(stem)].add(word_id)
+        else:
+            for form in forms(stem) if not stem.isdigit() else (stem,):
+                self.by_form[form].add(word_id)
+        return word_id
+
+    def term(self, text: str, near: int) -> Term:
+        words = tuple(self.word(w) for w in term_words(text))
+        return Term(text, words, near, max(words, key=self.selectivity.__getitem__))
+
+
+def selectivity(word: str) -> int:
+    """How rarely a word is likely to occur: what a phrase's anchor is chosen by.
+
+    Words outside the dictionaries (БПЛА, ДРГ, КАБ, names) are the rarest; then longer words; stop
+    words never anchor.
+    """
+    if word in STOP_WORDS:
+        return 0
+    if not word.isdigit() and not is_latin(word) and not is_known(word.rstrip("*")):
+        return 100 + len(word)
+    return len(word)
+
+
+_FORM, _PREFIX, _ENGLISH = 0, 1, 2
+
+
+def _anchor_automaton(vocabulary: Vocabulary, anchors: set[int]) -> Any:
+    """Aho-Corasick automaton of every form of every anchor word: pass 1 in one C-speed scan.
+
+    Values are (kind, length): a form must be a whole word; a prefix must start one; an English
+    key is the part of the word its stem shares, to be confirmed by stemming the word found.
+    """
+    automaton = ahocorasick.Automaton()
+    for form, ids in vocabulary.by_form.items():
+        if ids & anchors:
+            automaton.add_word(form, (_FORM, len(form)))
+    for prefix, word_id in vocabulary.prefixes.items():
+        if word_id in anchors:
+            automaton.add_word(prefix, (_PREFIX, len(prefix)))
+    for (kind, word), word_id in vocabulary.ids.items():
+        if kind == "en" and word_id in anchors:
+            stem = english_key(word).removeprefix("en:")
+            key = os.path.commonprefix([stem, word]) or word  # noqa: RUF071 (a character prefix is meant)
+            automaton.add_word(key, (_ENGLISH, len(key)))
+    if len(automaton):
+        automaton.make_automaton()
+    else:
+        automaton.add_word("\x00", (_FORM, 1))  # an automaton must hold a word; this one never occurs
+        automaton.make_automaton()
+    return automaton
+
+
+def term_words(text: str) -> list[str]:
+    """A term's words as the tokenizer sees them (a trailing `*` marks a prefix)."""
+    words = []
+    for match in WORD_RE.finditer(text):
+        word = normalize_word(match.group())
+        if text[match.end() : match.end() + 1] == "*":
+            word += "*"
+        words.append(word)
+    return words
+
+
+class Engine:
+    """A compiled rule set; `bot.rules.loader` builds it from TOML."""
+
+    def __init__(self, rules: Sequence[Rule], vocabulary: Vocabulary, source: str = "") -> None:
+        self.rules = tuple(rules)
+        self.source = source
+        self._by_form = {form: frozenset(ids) for form, ids in vocabulary.by_form.items()}
+        self._by_english = {key: frozenset(ids) for key, ids in vocabulary.by_english.items()}
+        self._prefixes = tuple(vocabulary.prefixes.items())
+        self._prefix_starts = tuple(vocabulary.prefixes)
+        self._anchor_rules: dict[int, list[int]] = defaultdict(list)
+        for index, rule in enumerate(self.rules):
+            for anchor in dict.fromkeys(t.anchor for t in rule.any):
+                self._anchor_rules[anchor].append(index)
+        anchors = set(self._anchor_rules)
+        self._automaton = _anchor_automaton(vocabulary, anchors)
+        self._anchor_english = frozenset(k for k, ids in self._by_english.items() if ids & anchors)
+        self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
+        patterns = [p.pattern for r in self.rules for p in r.regex]
+        self._any_regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+        self._all_forms = frozenset(self._by_form)
+        self._cache: dict[str, frozenset[int]] = {}
+        self._english_words: dict[str, bool] = {}
+
+    # -- token → word ids -------------------------------------------------------------------------
+
+    def _ids(self, norm: str) -> frozenset[int]:
+        """Word ids a normalized token stands for, computed once per distinct token."""
+        found = self._cache.get(norm)
+        if found is not None:
+            return found
+        ids = set(self._by_form.get(norm, _NO_IDS))
+        if is_latin(norm) and norm.isalpha():
+            ids.update(self._by_english.get(english_key(norm), _NO_IDS))
+        ids.update(word_id for prefix, word_id in self._prefixes if norm.startswith(prefix))
+        result = frozenset(ids) if ids else _NO_IDS
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[norm] = result
+        return result
+
+    def _english_anchor(self, word: str) -> bool:
+        found = self._english_words.get(word)
+        if found is None:
+            found = word.isalpha() and english_key(word) in self._anchor_english
+            if len(self._english_words) >= _CACHE_LIMIT:
+                self._english_words.clear()
+            self._english_words[word] = found
+        return found
+
+    def _worth_a_look(self, text: str, folded: str) -> bool:
+        """Pass 1: could any rule fire? One Aho-Corasick pass over the text finds every anchor.
+
+        Hits inside longer words are dropped by a look at the characters around them; English
+        hits are stems, confirmed by stemming the word they start.
+        """
+        if self._any_regex is not None and self._any_regex.search(text):
+            return True
+        size = len(folded)
+        for end, (kind, length) in self._automaton.iter(folded):
+            start = end - length + 1
+            if start and folded[start - 1].isalnum():
+                continue
+            if kind == _PREFIX:
+                return True
+            after = end + 1
+            if kind == _FORM:
+                if after == size or not folded[after].isalnum():
+                    return True
+                continue
+            while after < size and folded[after].isalnum():
+                after += 1
+            if self._english_anchor(folded[start:after]):
+                return True
+        return False
+
+    def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:
+        """Word ids per token; only tokens that can be a rule word (a set intersection) are looked up."""
+        relevant = set(self._all_forms.intersection(tokens))
+        if self._by_english or self._prefixes:
+            starts = self._prefix_starts
+            relevant.update(t for t in set(tokens) if (t.isascii() or t.startswith(starts)) and self._ids(t))
+        ids = self._ids
+        return [ids(t) if t in relevant else _NO_IDS for t in tokens]
+
+    # -- matching ---------------------------------------------------------------------------------
+
+    def match(self, doc: Document) -> list[Match]:
+        text = doc.text
+        if not text:
+            return []
+        folded = fold_mixed_words(fold_text(split_hashtags(text)))
+        if not self._worth_a_look(text, folded):
+            return []
+        if not self._evaluate(doc, self._all_ids(FOLDED_WORD_RE.findall(folded)), None):
+            return []
+        exact = tokenize(text)
+        return self._evaluate(doc, self._all_ids([t.text for t in exact]), [(t.start, t.end) for t in exact])
+
+    def verdict(self, doc: Document) -> Verdict:
+        return verdict(self.match(doc))
+
+    def _evaluate(
+        self, doc: Document, token_ids: Sequence[frozenset[int]], spans: Sequence[tuple[int, int]] | None
+    ) -> list[Match]:
+        """Rules that fire on these tokens; without `spans`, matches carry no offsets (a yes/no pass)."""
+        positions: dict[int, list[int]] = defaultdict(list)
+        for index, ids in enumerate(token_ids):
+            for word in ids:
+                positions[word].append(index)
+        candidates = {r for word in positions for r in self._anchor_rules.get(word, ())} | self._regex_rules
+        if not candidates:
+            return []
+        language: list[str | None] = []
+
+        def lang() -> str | None:
+            if not language:
+                language.append(detect_language(doc.text))
+            return language[0]
+
+        found_cache: dict[Term, list[tuple[int, int]]] = {}
+
+        def hits(term: Term) -> list[tuple[int, int]]:
+            if term not in found_cache:
+                found = _find(term, token_ids, positions)
+                found_cache[term] = [(spans[a][0], spans[b][1]) for a, b in found] if spans else found
+            return found_cache[term]
+
+        matches: list[Match] = []
+        for index in sorted(candidates):
+            rule = self.rules[index]
+            if not rule.in_scope(doc, lang):
+                continue
+            found = [(t.text, span) for t in rule.any for span in hits(t)]
+            found += [(p.pattern, m.span()) for p in rule.regex for m in p.finditer(doc.text)]
+            if not found or not all(any(hits(t) for t in group) for group in rule.all):
+                continue
+            if any(hits(t) for t in rule.none):
+                continue
+            matches.extend(
+                Match(rule.id, rule.category, rule.severity, start, end, term) for term, (start, end) in found
+            )
+        return matches
+
+
+def _find(term: Term, token_ids: Sequence[frozenset[int]], positions: dict[int, list[int]]) -> list[tuple[int, int]]:
+    """Token index ranges where the term's words occur in order, each within `near` of the last."""
+    found = []
+    count = len(token_ids)
+    for first in positions.get(term.words[0], ()):
+        last = first
+        for word in term.words[1:]:
+            nxt = next((i for i in range(last + 1, min(last + 2 + term.near, count)) if word in token_ids[i]), None)
+            if nxt is None:
+                break
+            last = nxt
+        else:
+            found.append((first, last))
+    return found

@@ -1,0 +1,164 @@
+"""Rules from TOML (`config/rules.toml`): validated, then compiled into an `Engine`.
+
+Every problem is found at load time and reported with the rule and field it sits in; a rule file that
+loads cannot fail later at match time (bad regexes included).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+from bot.rules.engine import SEVERITIES, Engine, Rule, Term, Vocabulary, term_words
+from bot.settings import format_validation_error, parse_username, read_toml
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+assert set(SEVERITIES) == set(Severity.__args__)  # type: ignore[attr-defined]
+Language = Literal["ru", "uk", "en"]
+_MIN_PREFIX = 3
+
+
+def _check_term(term: str) -> str:
+    words = term_words(term)
+    if not words:
+        raise ValueError(f"a word or phrase (got {term!r}, which has no letters or digits)")
+    short = [w for w in words if w.endswith("*") and len(w) - 1 < _MIN_PREFIX]
+    if short:
+        raise ValueError(f"a prefix of at least {_MIN_PREFIX} letters before * (got {term!r})")
+    return term
+
+
+class RuleSpec(BaseModel):
+    """One `[[rule]]` table, as written by an analyst."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    category: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    severity: Severity = "medium"
+    description: str | None = None
+    enabled: bool = True
+    any: list[str] = []
+    all: list[str | list[str]] = []
+    none: list[str] = []
+    regex: list[str] = []
+    near: int = Field(0, ge=0, le=20)
+    channels: list[str | int] = []
+    tags: list[str] = []
+    languages: list[Language] = []
+
+    @field_validator("any", "none")
+    @classmethod
+    def _terms(cls, terms: list[str]) -> list[str]:
+        return [_check_term(t) for t in terms]
+
+    @field_validator("all")
+    @classmethod
+    def _groups(cls, groups: list[str | list[str]]) -> list[str | list[str]]:
+        for group in groups:
+            for term in [group] if isinstance(group, str) else group:
+                _check_term(term)
+            if isinstance(group, list) and not group:
+                raise ValueError("a term or a non-empty list of alternative terms")
+        return groups
+
+    @field_validator("regex")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"a valid regular expression ({pattern!r}: {exc})") from None
+        return patterns
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, channels: list[str | int]) -> list[str | int]:
+        out: list[str | int] = []
+        for channel in channels:
+            if isinstance(channel, int) or (isinstance(channel, str) and channel.strip().isdigit()):
+                out.append(int(channel))
+            else:
+                out.append(parse_username(channel))
+        return out
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> RuleSpec:
+        if not self.any and not self.regex:
+            raise ValueError("needs at least one `any` term or `regex`")
+        return self
+
+    def compile(self, vocabulary: Vocabulary) -> Rule:
+        def term(text: str) -> Term:
+            return vocabulary.term(text, self.near)
+
+        return Rule(
+            id=self.id,
+            category=self.category,
+            severity=self.severity,
+            any=tuple(term(t) for t in self.any),
+            all=tuple(tuple(term(t) for t in ([g] if isinstance(g, str) else g)) for g in self.all),
+            none=tuple(term(t) for t in self.none),
+            regex=tuple(re.compile(p, re.IGNORECASE) for p in self.regex),
+            channels=frozenset(str(c).lower() for c in self.channels),
+            tags=frozenset(self.tags),
+            languages=frozenset(self.languages),
+        )
+
+
+class RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: list[RuleSpec] = []
+
+
+def _rule_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """`rule[3]` → `rule[3] (evacuation-call)` so the analyst finds it by id."""
+    if len(loc) >= 2 and loc[0] == "rule" and isinstance(loc[1], int):
+        rules = raw.get("rule")
+        if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+            rule_id = rules[loc[1]].get("id")
+            if isinstance(rule_id, str):
+                return f" ({rule_id})"
+    return ""
+
+
+def parse_rules(raw: dict[str, Any], where: str) -> list[RuleSpec]:
+    try:
+        parsed = RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for item, line in zip(exc.errors(), format_validation_error(where, exc), strict=True):
+            label = _rule_label(raw, item["loc"])
+            if label:
+                head = f"{where}: rule[{item['loc'][1]}]"
+                line = line.replace(head, head + label, 1)
+            lines.append(line)
+        raise ConfigError(*lines) from None
+    seen: dict[str, int] = {}
+    problems = []
+    for index, spec in enumerate(parsed.rule):
+        if spec.id in seen:
+            problems.append(f"{where}: rule[{index}] ({spec.id}).id: already used by rule[{seen[spec.id]}]")
+        seen[spec.id] = index
+    if problems:
+        raise ConfigError(*problems)
+    return [spec for spec in parsed.rule if spec.enabled]
+
+
+def build_engine(specs: list[RuleSpec], source: str = "") -> Engine:
+    vocabulary = Vocabulary()
+    return Engine([spec.compile(vocabulary) for spec in specs], vocabulary, source)
+
+
+def load_rules(path: Path) -> Engine:
+    """Load and compile a rules file; raises ConfigError with one line per problem."""
+    specs = parse_rules(read_toml(path), str(path))
+    if not specs:
+        raise ConfigError(f"{path}: no enabled [[rule]] tables; copy the default pack from config/rules.toml")
+    return build_engine(specs, str(path))

@@ -1,0 +1,157 @@
+"""Text normalization and tokenization shared by rule terms and posts, so both sides compare alike.
+
+Tokens keep their offsets in the original text: matches are reported, and highlighted, where the
+analyst sees them, whatever folding happened underneath.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+# Zero-width characters and soft hyphens hide inside words to dodge filters; they are part of a token
+# and removed from it. Combining marks (stress accents) likewise.
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_MARKS = "\u0300-\u036f"
+_APOSTROPHES = "'’ʼ`"
+WORD_RE = re.compile(rf"(?:[^\W_]|[{_INVISIBLE}{_MARKS}])+(?:[{_APOSTROPHES}](?:[^\W_]|[{_INVISIBLE}{_MARKS}])+)*")
+# Words of text already folded by `fold_text` (no invisible characters or marks left): a simpler, faster pattern.
+FOLDED_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_NEEDS_DROP = re.compile(f"[{_INVISIBLE}{_MARKS}]")
+# Characters NFKC would change that are common in posts and never part of a word: replaced by
+# plain equivalents first, so the full NFKC pass runs only on texts that need it for their words.
+_HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "..."), ("№", "N"))
+URL_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+|\b[\w.-]+\.(?:com|org|net|ru|ua|me|io)(?:/\S*)?", re.I)
+MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
+HASHTAG_RE = re.compile(r"#([^\W_]\w*)")
+_CAMEL_RE = re.compile(r"(?<=[a-zа-яёіїєґ])(?=[A-ZА-ЯЁІЇЄҐ])")
+
+DROP_TABLE: dict[int, str | None] = dict.fromkeys(map(ord, _INVISIBLE))
+DROP_TABLE.update(dict.fromkeys(range(0x0300, 0x0370)))  # combining marks left after NFKC
+DROP_TABLE.update({ord(c): "'" for c in _APOSTROPHES})
+DROP_TABLE[ord("ё")] = "е"
+
+# Letters that look alike in Latin and Cyrillic, after casefolding ("тpевога" with a Latin p).
+_LATIN_TO_CYRILLIC = str.maketrans("aceopxykmthbi", "асеорхукмтнві")
+_CYRILLIC_TO_LATIN = str.maketrans("асеорхукмтнві", "aceopxykmthbi")
+_LATIN_LETTERS = re.compile("[a-z]")
+_CYRILLIC_LETTERS = re.compile("[\u0400-\u04ff]")
+_UK_LETTERS = re.compile("[іїєґ]")
+_RU_LETTERS = re.compile("[ыэъё]")
+
+
+class Token(NamedTuple):
+    start: int
+    end: int
+    text: str  # normalized
+
+
+@lru_cache(maxsize=65536)
+def fold_scripts(word: str) -> str:
+    """Fold look-alike letters of a mixed Latin/Cyrillic (casefolded) word into its majority script."""
+    latin = len(_LATIN_LETTERS.findall(word))
+    if not latin:
+        return word
+    cyrillic = len(_CYRILLIC_LETTERS.findall(word))
+    if not cyrillic:
+        return word
+    return word.translate(_LATIN_TO_CYRILLIC if cyrillic >= latin else _CYRILLIC_TO_LATIN)
+
+
+@lru_cache(maxsize=262144)
+def normalize_word(raw: str) -> str:
+    """NFKC, casefold, ё→е, invisible characters and accents removed, look-alike letters folded."""
+    if raw.isascii():
+        return raw.lower()
+    # After NFKC, a combining mark left standing has no precomposed letter (й, ї, é stay whole):
+    # in Cyrillic that is a stress accent, safe to drop.
+    word = unicodedata.normalize("NFKC", raw).casefold().translate(DROP_TABLE)
+    return fold_scripts(word)
+
+
+def split_camel(word: str) -> list[tuple[int, str]]:
+    """`ВоздушнаяТревога` → [(0, 'Воздушная'), (9, 'Тревога')]; offsets relative to the word."""
+    parts = []
+    start = 0
+    for match in _CAMEL_RE.finditer(word):
+        parts.append((start, word[start : match.start()]))
+        start = match.start()
+    parts.append((start, word[start:]))
+    return parts
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group())
+
+
+def fold_text(text: str) -> str:
+    """A whole text normalized as `normalize_word` does each word, bar mixed-script folding.
+
+    Each step is skipped when a quick check says it would change nothing: on typical posts the
+    checks cost a few microseconds and the full NFKC or translate passes tens.
+    """
+    if not text.isascii():
+        for old, new in _HARMLESS:
+            if old in text:
+                text = text.replace(old, new)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    folded = text.casefold().replace("ё", "е").replace("’", "'").replace("ʼ", "'").replace("`", "'")
+    return folded.translate(DROP_TABLE) if _NEEDS_DROP.search(folded) else folded
+
+
+# A Latin letter with a Cyrillic one on either side. Led by `[a-z]`, so the regex engine skips
+# through Cyrillic text fast; an alternation led by a Cyrillic class would test every character.
+_MIXED_LETTERS = re.compile("[a-z](?:(?<=[\u0400-\u04ff][a-z])|(?=[\u0400-\u04ff]))")
+
+
+def _fold_word(match: re.Match[str]) -> str:
+    return fold_scripts(match.group())
+
+
+def fold_mixed_words(folded: str) -> str:
+    """`fold_text` output with mixed-script words folded, as `normalize_word` folds each word.
+
+    Mixed words are rare: one fast scan finds there are none.
+    """
+    if _MIXED_LETTERS.search(folded) is None:
+        return folded
+    return FOLDED_WORD_RE.sub(_fold_word, folded)
+
+
+def _split_camel_hashtag(match: re.Match[str]) -> str:
+    return " ".join(part for _, part in split_camel(match.group()))
+
+
+def split_hashtags(text: str) -> str:
+    """`#ВоздушнаяТревога` → `#Воздушная Тревога`: hashtag words as separate words (offsets change)."""
+    return HASHTAG_RE.sub(_split_camel_hashtag, text) if "#" in text else text
+
+
+def tokenize(text: str) -> list[Token]:
+    """Word tokens with original offsets; URLs and @mentions skipped, hashtags split into words."""
+    if "." in text or "@" in text:
+        # Blanked to the same length, so offsets still point into the original text.
+        text = MENTION_RE.sub(_blank, URL_RE.sub(_blank, text))
+    tokens = []
+    for match in WORD_RE.finditer(text):
+        start, end = match.span()
+        raw = match.group()
+        if start and text[start - 1] == "#" and not raw.islower():
+            for offset, part in split_camel(raw):
+                tokens.append(Token(start + offset, start + offset + len(part), normalize_word(part)))
+            continue
+        tokens.append(Token(start, end, normalize_word(raw)))
+    return tokens
+
+
+def detect_language(text: str) -> str | None:
+    """`uk`, `ru` or `en` by letters; None when there are no letters to go by."""
+    folded = text.casefold()
+    cyrillic = len(_CYRILLIC_LETTERS.findall(folded))
+    latin = len(_LATIN_LETTERS.findall(folded))
+    if cyrillic and cyrillic >= latin:
+        return "uk" if len(_UK_LETTERS.findall(folded)) > len(_RU_LETTERS.findall(folded)) else "ru"
+    return "en" if latin else None

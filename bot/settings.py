@@ -1,0 +1,315 @@
+"""Settings: secrets and paths from the environment (and `.env`), channels from `config/channels.toml`.
+
+Everything is validated before anything starts, and every problem becomes one line naming the file or
+variable, the key and what was expected, so the operator can fix all of them in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+NOTIFIER_NAMES = ("console", "jsonl")
+_USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+_LINK_RE = re.compile(r"^(?:https?://)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z0-9_]+)/?$")
+
+
+class EnvSettings(BaseSettings):
+    """Process settings. Names are the environment variables documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, validate_default=True)
+
+    data_dir: Path = Field(Path("data"), alias="TGMON_DATA_DIR")
+    config_dir: Path = Field(Path("config"), alias="TGMON_CONFIG_DIR")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="TGMON_LOG_LEVEL")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="TGMON_LOG_FORMAT")
+    timezone: str = Field("UTC", alias="TGMON_TIMEZONE")
+    notifiers: str = Field("console,jsonl", alias="TGMON_NOTIFIERS")
+    api_id: int | None = Field(None, alias="TG_API_ID")
+    api_hash: SecretStr | None = Field(None, alias="TG_API_HASH")
+    session: SecretStr | None = Field(None, alias="TG_SESSION")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone such as Europe/Kyiv or UTC") from None
+        return value
+
+    @field_validator("notifiers")
+    @classmethod
+    def _known_notifiers(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in NOTIFIER_NAMES]
+        if unknown:
+            raise ValueError(f"a comma-separated list of {', '.join(NOTIFIER_NAMES)}")
+        return ",".join(names)
+
+    @property
+    def notifier_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.notifiers.split(",") if n)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [s.get_secret_value() for s in (self.api_hash, self.session) if s is not None]
+
+
+class ChannelConfig(BaseModel):
+    """One monitored channel: by numeric id, by @username or t.me link, or both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int | None = Field(None, gt=0)
+    username: str | None = None
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        return None if value is None else parse_username(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError('a list of tag strings, e.g. tags = ["governors"]')
+        return value
+
+    @model_validator(mode="after")
+    def _identified(self) -> ChannelConfig:
+        if self.id is None and self.username is None:
+            raise ValueError("needs `id` (numeric) or `username` (@name or t.me link)")
+        return self
+
+
+class ChannelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: list[ChannelConfig] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """Configured channels, indexed the ways sources and rules ask for them."""
+
+    items: tuple[ChannelConfig, ...] = ()
+    _by_id: Mapping[int, ChannelConfig] = field(default_factory=dict, repr=False)
+    _by_username: Mapping[str, ChannelConfig] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, items: Iterable[ChannelConfig]) -> Channels:
+        items = tuple(items)
+        return cls(
+            items,
+            {c.id: c for c in items if c.id is not None},
+            {c.username.lower(): c for c in items if c.username},
+        )
+
+    def lookup(self, channel_id: int, username: str | None = None) -> ChannelConfig | None:
+        found = self._by_id.get(channel_id)
+        if found is None and username:
+            found = self._by_username.get(username.lower())
+        return found
+
+    def tags_of(self, channel_id: int, username: str | None = None) -> tuple[str, ...]:
+        found = self.lookup(channel_id, username)
+        return found.tags if found else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: EnvSettings
+    channels: Channels
+
+    @property
+    def data_dir(self) -> Path:
+        return self.env.data_dir
+
+    @property
+    def db_path(self) -> Path:
+        return self.env.data_dir / "tgmon.db"
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.env.data_dir / "alerts.jsonl"
+
+    @property
+    def rules_path(self) -> Path:
+        return self.env.config_dir / "rules.toml"
+
+    @property
+    def channels_path(self) -> Path:
+        return self.env.config_dir / "channels.toml"
+
+
+def parse_username(value: str) -> str:
+    """`@name`, `name` or a t.me link, to a bare username; raises ValueError with the expected form."""
+    text = value.strip()
+    link = _LINK_RE.match(text)
+    name = link.group(1) if link else text.removeprefix("@")
+    if not _USERNAME_RE.match(name):
+        raise ValueError("a channel @username or t.me link (5-32 letters, digits or _)")
+    return name
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "greater_than": "a positive number",
+    "greater_than_equal": "a number not below the minimum",
+    "literal_error": "one of the allowed values",
+}
+
+
+def describe_problem(item: Mapping[str, Any]) -> str:
+    """Pydantic's error item as `expected X (got Y)` or its own sentence."""
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against the commented example in config/)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error":
+        expected = message.removeprefix("Input should be ")
+    elif kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+    elif kind == "value_error":
+        expected = message
+    else:
+        return message
+    got = item.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    return f"expected {expected}{shown}"
+
+
+def format_validation_error(where: str, error: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem: `where: key: expected ...`."""
+    lines = []
+    for item in error.errors():
+        loc = prefix + _format_loc(item["loc"])
+        message = describe_problem(item)
+        lines.append(f"{where}: {loc}: {message}" if loc else f"{where}: {message}")
+    return lines
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (copy the example from the repository's config/)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_channels(path: Path) -> Channels:
+    if not path.exists():
+        return Channels.of(())
+    raw = read_toml(path)
+    try:
+        parsed = ChannelsFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(*format_validation_error(str(path), exc)) from None
+    seen: dict[str, int] = {}
+    problems = []
+    for index, channel in enumerate(parsed.channel):
+        for key in (
+            f"id {channel.id}" if channel.id else None,
+            f"@{channel.username}" if channel.username else None,
+        ):
+            if key is None:
+                continue
+            if key in seen:
+                problems.append(f"{path}: channel[{index}]: {key} is listed twice (also channel[{seen[key]}])")
+            seen[key] = index
+    if problems:
+        raise ConfigError(*problems)
+    return Channels.of(parsed.channel)
+
+
+def load_env(env_file: Path | None = None) -> EnvSettings:
+    """Read `.env` (without overriding the real environment) and validate every variable."""
+    if env_file is not None:
+        if not env_file.exists():
+            raise ConfigError(f"{env_file}: env file not found")
+        load_dotenv(env_file, override=False)
+    elif Path(".env").exists():
+        load_dotenv(Path(".env"), override=False)
+    try:
+        return EnvSettings()
+    except ValidationError as exc:
+        lines = []
+        for item in exc.errors():
+            name = str(item["loc"][0]) if item["loc"] else "environment"
+            secret = name in ("TG_API_HASH", "TG_SESSION")
+            problem = describe_problem({**item, "input": None} if secret else item)
+            lines.append(f"environment (.env): {name}: {problem}")
+        raise ConfigError(*lines) from None
+
+
+def load_settings(
+    env_file: Path | None = None,
+    data_dir: Path | None = None,
+    config_dir: Path | None = None,
+) -> Settings:
+    env = load_env(env_file)
+    updates: dict[str, Path] = {}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    if config_dir is not None:
+        updates["config_dir"] = config_dir
+    if updates:
+        env = env.model_copy(update=updates)
+    if env.config_dir.exists() and not env.config_dir.is_dir():
+        raise ConfigError(f"{env.config_dir}: TGMON_CONFIG_DIR is not a directory")
+    return Settings(env=env, channels=load_channels(env.config_dir / "channels.toml"))

@@ -1,0 +1,118 @@
+"""The archive and the alert outbox, behind a small interface.
+
+The pipeline talks only to `Store` and `WriteTx`; `sqlite.py` is the default backend and a PostgreSQL
+backend for multi-instance deployments can implement the same two protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from bot.models import Channel, Event
+
+T = TypeVar("T")
+
+
+class Outcome(StrEnum):
+    """What applying one event did; alert decisions are made from these."""
+
+    NEW = "new"  # first time this post was seen
+    EDITED = "edited"  # its text changed: the old text became a stored version
+    REFRESHED = "refreshed"  # counters or media changed, text did not
+    UNCHANGED = "unchanged"  # nothing to do: the same event was applied before
+    STALE = "stale"  # an edit older than the stored text; ignored
+    UNKNOWN = "unknown"  # an edit of a post that is not in the archive
+    DELETED = "deleted"  # a deletion was recorded (or already was)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: str
+    created_at: datetime
+    channel_id: int
+    message_id: int
+    category: str
+    severity: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert waiting for one destination."""
+
+    destination: str
+    seq: int
+    alert_id: str
+    attempts: int
+    next_attempt_at: datetime | None
+    payload: Mapping[str, Any]
+
+
+class WriteTx(Protocol):
+    """Writes inside one transaction; everything a job does commits together or not at all.
+
+    Synchronous: jobs run on the store's writer thread, in one go (see store/sqlite_tx.py).
+    """
+
+    def apply(self, events: Sequence[Event]) -> list[Outcome]: ...
+
+    def apply_prepared(self, batch: Any) -> list[Outcome]:
+        """`apply` for a batch from `Store.prepare`."""
+        ...
+
+    def alerted_categories(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], set[str]]: ...
+
+    def channels(self, ids: Sequence[int]) -> dict[int, Channel]:
+        """Stored channels by id: names for events that arrive without them (edits, deletions)."""
+        ...
+
+    def add_alerts(self, alerts: Sequence[AlertRecord], destinations: Sequence[str]) -> list[str]:
+        """Insert alerts not raised before (by id or by post and category); return the ids inserted."""
+        ...
+
+    def set_cursor(self, source: str, value: str) -> None: ...
+
+    def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None: ...
+
+    def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None: ...
+
+    def mark_dead(self, destination: str, seq: int, error: str) -> None: ...
+
+
+class Store(Protocol):
+    path: Path
+
+    async def write(self, job: Callable[[WriteTx], T]) -> T:
+        """Run `job` in the single writer's next transaction and return its result."""
+        ...
+
+    def prepare(self, events: Sequence[Event]) -> Any:
+        """Encode a batch for `WriteTx.apply_prepared` on the caller's thread, sparing the single writer."""
+        ...
+
+    async def get_cursor(self, source: str) -> str | None: ...
+
+    async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
+        """Pending deliveries of one destination, oldest alert first (the head may not be due yet)."""
+        ...
+
+    async def pending_deliveries(self, destinations: Sequence[str]) -> int: ...
+
+    async def stats(self) -> dict[str, Any]: ...
+
+    async def search(
+        self, query: str, channel: str | None, since: datetime | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    def export(self, since: datetime | None) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def flush(self) -> None:
+        """Wait until derived data (the search index) has caught up with what was committed."""
+        ...
+
+    async def close(self) -> None: ...

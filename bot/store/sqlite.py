@@ -1,0 +1,448 @@
+"""SQLite backend: WAL, forward-only migrations, one writer thread batching transactions.
+
+Writes: jobs submitted through `write()` run on one thread that owns the write connection, several
+jobs per transaction, each in its own savepoint so one failing job does not undo the others
+(`sqlite_tx.py` says why that thread is synchronous). Reads use their own aiosqlite connection and so
+only ever see committed data: the outbox dispatcher never reads an alert whose post was rolled back.
+The full-text index lives apart, in search.db (`search.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+import orjson
+
+from bot.errors import StoreError
+from bot.logging import get_logger
+from bot.models import Event
+from bot.store import Delivery, WriteTx
+from bot.store.search import SearchIndexer
+from bot.store.sqlite_tx import PreparedBatch, SQLiteTx, iso, prepare_batch
+
+T = TypeVar("T")
+log = get_logger("tgmon.store")
+
+DB_NAME = "tgmon.db"
+_MAX_JOBS_PER_TX = 64
+_BUSY_TIMEOUT_MS = 5000
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("bot.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
+    """Turn SQLite's terse errors into a line that says what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"{path}: the database is locked by another process (is `tgmon run` already running "
+            "on this data directory?); stop it or use another --data-dir"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"{path}: not a tgmon database or damaged ({text}); move it aside or restore a backup")
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"{path}: the database is read-only; check the data directory's permissions")
+    if "full" in text:
+        return StoreError(f"{path}: the disk is full; free space and run again (nothing stored was lost)")
+    if "unable to open" in text:
+        return StoreError(f"{path}: cannot open the database; check that the data directory is writable")
+    return StoreError(f"{path}: database error: {text}")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    migrations = _migrations()
+    latest = migrations[-1][0]
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > latest:
+        raise StoreError(
+            f"{path}: written by a newer tgmon (schema {current}, this version knows {latest});"
+            " upgrade tgmon or restore a backup made by this version"
+        )
+    if current == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
+        raise StoreError(f"{path}: an SQLite database, but not tgmon's; point --data-dir elsewhere")
+    for number, script in migrations:
+        if number <= current:
+            continue
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        log.info("store.migrated", path=str(path), schema=number)
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """Runs on the writer thread: connect, WAL, migrate."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_Outcome = tuple[Any, BaseException | None]
+
+
+class SQLiteStore:
+    """The default `Store`. Open it with `open_store`."""
+
+    def __init__(
+        self,
+        path: Path,
+        executor: ThreadPoolExecutor,
+        writer: sqlite3.Connection,
+        reader: aiosqlite.Connection,
+        indexer: SearchIndexer,
+    ) -> None:
+        self.path = path
+        self._executor = executor
+        self._writer = writer
+        self._reader = reader
+        self._indexer = indexer
+        self._jobs: asyncio.Queue[tuple[Callable[[WriteTx], Any], asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run_writer(), name="store-writer")
+        self._index_task = asyncio.create_task(indexer.run(), name="search-indexer")
+
+    def prepare(self, events: Sequence[Event]) -> PreparedBatch:
+        return prepare_batch(events)
+
+    async def write(self, job: Callable[[WriteTx], T]) -> T:
+        """Run `job` on the writer thread, in the next transaction, and return its result."""
+        if self._task.done():
+            raise StoreError(f"{self.path}: the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._jobs.put((job, future))
+        return await future
+
+    async def _run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_JOBS_PER_TX and not self._jobs.empty():
+                item = self._jobs.get_nowait()
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            jobs = [job for job, _ in batch]
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._commit, jobs)
+            except sqlite3.Error as exc:
+                log.error("store.commit_failed", path=str(self.path), error=str(exc), jobs=len(batch))
+                error = _explain(self.path, exc)
+                outcomes = [(None, error)] * len(batch)
+            else:
+                self._indexer.wake.set()
+            for (_, future), (result, failure) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if failure is not None:
+                    future.set_exception(
+                        _explain(self.path, failure) if isinstance(failure, sqlite3.Error) else failure
+                    )
+                else:
+                    future.set_result(result)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[Callable[[WriteTx], Any]]) -> list[_Outcome]:
+        """On the writer thread: one transaction, a savepoint per job (a single job needs none)."""
+        conn = self._writer
+        tx = SQLiteTx(conn)
+        outcomes: list[_Outcome] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if len(jobs) == 1:
+                outcomes.append((jobs[0](tx), None))
+            else:
+                for job in jobs:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        outcomes.append((job(tx), None))
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO job")
+                        outcomes.append((None, exc))
+                    conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    async def get_cursor(self, source: str) -> str | None:
+        async with self._reader.execute("SELECT value FROM cursors WHERE source = ?", (source,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
+        async with self._reader.execute(
+            "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload FROM deliveries d"
+            " JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.state = 'pending'"
+            " ORDER BY d.alert_seq LIMIT ?",
+            (destination, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload))
+            for seq, alert_id, attempts, next_at, payload in rows
+        ]
+
+    async def pending_deliveries(self, destinations: Sequence[str]) -> int:
+        if not destinations:
+            return 0
+        marks = ",".join("?" * len(destinations))
+        async with self._reader.execute(
+            f"SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination IN ({marks})",
+            tuple(destinations),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._reader.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def _pairs(self, sql: str) -> dict[str, int]:
+        async with self._reader.execute(sql) as cursor:
+            return {str(key): int(count) async for key, count in cursor}
+
+    async def stats(self) -> dict[str, Any]:
+        counts = {}
+        for name, table in (
+            ("posts", "posts"),
+            ("channels", "channels"),
+            ("media", "media"),
+            ("edits", "post_versions"),
+            ("deletions", "deletions"),
+            ("alerts", "alerts"),
+        ):
+            counts[name] = int(await self._one(f"SELECT count(*) FROM {table}"))
+        async with self._reader.execute("SELECT min(date), max(date) FROM posts") as cursor:
+            first, last = await cursor.fetchone() or (None, None)
+        deliveries: dict[str, dict[str, int]] = defaultdict(dict)
+        async with self._reader.execute(
+            "SELECT destination, state, count(*) FROM deliveries GROUP BY destination, state"
+        ) as cursor:
+            async for destination, state, count in cursor:
+                deliveries[destination][state] = int(count)
+        return {
+            **counts,
+            "alerts_by_category": await self._pairs(
+                "SELECT category, count(*) FROM alerts GROUP BY category ORDER BY count(*) DESC"
+            ),
+            "media_by_kind": await self._pairs("SELECT kind, count(*) FROM media GROUP BY kind ORDER BY count(*) DESC"),
+            "deliveries": dict(deliveries),
+            "pending_deliveries": sum(d.get("pending", 0) for d in deliveries.values()),
+            "dead_letters": sum(d.get("dead", 0) for d in deliveries.values()),
+            "first_post": first,
+            "last_post": last,
+            "search_lag": await self._indexer.lag(),
+            "database": str(self.path),
+            "database_bytes": _size(self.path),
+        }
+
+    async def search(self, query: str, channel: str | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT p.channel_id, c.username, c.title, p.message_id, p.date, p.text"
+            " FROM search.posts_fts f JOIN posts p ON p.id = f.rowid LEFT JOIN channels c ON c.id = p.channel_id"
+            " WHERE posts_fts MATCH ?"
+        )
+        params: list[Any] = [query]
+        if since is not None:
+            sql += " AND p.date >= ?"
+            params.append(iso(since))
+        if channel is not None:
+            ref = channel.removeprefix("@")
+            sql += " AND (lower(c.username) = lower(?) OR CAST(p.channel_id AS TEXT) = ? OR c.title = ?)"
+            params.extend([ref, ref, channel])
+        sql += " ORDER BY p.date DESC, p.id DESC LIMIT ?"
+        params.append(limit)
+        try:
+            async with self._reader.execute(sql, params) as cursor:
+                rows = await cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc) or "syntax" in str(exc):
+                raise StoreError(f"search query {query!r}: {exc}") from None
+            raise _explain(self.path, exc) from None
+        return [
+            {
+                "channel_id": cid,
+                "channel_username": username,
+                "channel_title": title,
+                "message_id": mid,
+                "date": date,
+                "text": text,
+            }
+            for cid, username, title, mid, date, text in rows
+        ]
+
+    async def export(self, since: datetime | None) -> AsyncIterator[dict[str, Any]]:
+        last_id = 0
+        since_text = iso(since) if since else ""
+        while True:
+            async with self._reader.execute(
+                "SELECT p.id, p.channel_id, c.username, c.title, p.message_id, p.date, p.edit_date, p.text,"
+                " p.entities, p.views, p.forwards, p.replies, p.reply_to, p.forward_from, p.grouped_id, p.author,"
+                " p.version, d.deleted_at FROM posts p LEFT JOIN channels c ON c.id = p.channel_id"
+                " LEFT JOIN deletions d ON d.channel_id = p.channel_id AND d.message_id = p.message_id"
+                " WHERE p.id > ? AND p.date >= ? ORDER BY p.id LIMIT 1000",
+                (last_id, since_text),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            if not rows:
+                return
+            media: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+            async with self._reader.execute(
+                "SELECT m.channel_id, m.message_id, m.kind, m.mime_type, m.size, m.duration, m.width, m.height,"
+                " m.file_name FROM media m JOIN posts p ON p.channel_id = m.channel_id"
+                " AND p.message_id = m.message_id WHERE p.id > ? AND p.id <= ? ORDER BY m.position",
+                (last_id, rows[-1][0]),
+            ) as cursor:
+                async for cid, mid, kind, mime, size, duration, width, height, file_name in cursor:
+                    media[(cid, mid)].append(
+                        {
+                            "kind": kind,
+                            "mime_type": mime,
+                            "size": size,
+                            "duration": duration,
+                            "width": width,
+                            "height": height,
+                            "file_name": file_name,
+                        }
+                    )
+            for (
+                rowid,
+                cid,
+                username,
+                title,
+                mid,
+                date,
+                edit_date,
+                text,
+                entities,
+                views,
+                forwards,
+                replies,
+                reply_to,
+                forward_from,
+                grouped_id,
+                author,
+                version,
+                deleted_at,
+            ) in rows:
+                yield {
+                    "channel_id": cid,
+                    "channel_username": username,
+                    "channel_title": title,
+                    "message_id": mid,
+                    "date": date,
+                    "edit_date": edit_date,
+                    "text": text,
+                    "entities": orjson.loads(entities) if entities else [],
+                    "views": views,
+                    "forwards": forwards,
+                    "replies": replies,
+                    "reply_to": reply_to,
+                    "forward_from": orjson.loads(forward_from) if forward_from else None,
+                    "grouped_id": grouped_id,
+                    "author": author,
+                    "deleted": deleted_at is not None,
+                    "versions": version,
+                    "media": media.get((cid, mid), []),
+                }
+                last_id = rowid
+
+    async def flush(self) -> None:
+        """Wait until the search index has caught up with everything committed."""
+        await self._indexer.catch_up()
+
+    async def close(self) -> None:
+        if not self._task.done():
+            await self._jobs.put(None)
+            await self._task
+        self._index_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._index_task
+        await self._indexer.close()
+        await self._reader.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        self._executor.shutdown(wait=True)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            total += (path.parent / (path.name + suffix)).stat().st_size
+    return total
+
+
+async def open_store(data_dir: Path, *, create: bool = True) -> SQLiteStore:
+    """Open (and with `create`, make) the archive in `data_dir`, migrated to this version's schema."""
+    path = data_dir / DB_NAME
+    if not path.exists():
+        if not create:
+            raise StoreError(
+                f"{path}: no archive here yet; run `tgmon replay FILE` or `tgmon run` first,"
+                " or pass --data-dir pointing at an existing data directory"
+            )
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"{data_dir}: cannot create the data directory: {exc.strerror}") from None
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgmon-store-writer")
+    writer: sqlite3.Connection | None = None
+    reader: aiosqlite.Connection | None = None
+    indexer: SearchIndexer | None = None
+    try:
+        writer = await loop.run_in_executor(executor, _open_writer, path)
+        indexer = await SearchIndexer.open(data_dir, path)
+        for made in (path, indexer.path):
+            with contextlib.suppress(OSError):
+                os.chmod(made, 0o600)
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        await reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await reader.execute("ATTACH DATABASE ? AS search", (str(indexer.path),))
+    except (sqlite3.Error, StoreError) as exc:
+        if reader is not None:
+            await reader.close()
+        if indexer is not None:
+            await indexer.close()
+        if writer is not None:
+            await loop.run_in_executor(executor, writer.close)
+        executor.shutdown(wait=False)
+        if isinstance(exc, StoreError):
+            raise
+        raise _explain(path, exc) from None
+    return SQLiteStore(path, executor, writer, reader, indexer)

@@ -1,0 +1,448 @@
+"""Writes to the SQLite archive, inside one transaction, on the store's writer thread.
+
+Synchronous on purpose: a whole batch job runs on the writer thread in one go. Each await of an
+async driver is a thread hand-off, and with the matcher keeping the main thread busy each hand-off
+can wait a full GIL switch interval (5 ms); ten statements a batch made the writer, not the disk,
+the bottleneck. Batches reach SQLite as one JSON parameter per statement (`json_each`), so a
+statement binds once and runs in C, not once per row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bot.models import Channel, Deletion, Edit, Entity, Event, ForwardOrigin, Media, MediaKind, Post
+from bot.store import AlertRecord, Outcome
+
+_KEY_JOIN = "{t}.channel_id = k.value->>0 AND {t}.message_id = k.value->>1"
+
+
+def iso(dt: datetime) -> str:
+    """Post dates: UTC, whole seconds, as Telegram gives them."""
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def stamp(dt: datetime | None = None) -> str:
+    """Bookkeeping times: UTC with milliseconds, so latencies can be read off the database."""
+    return (dt or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _columns(count: int) -> str:
+    """`value->>0, value->>1, …`: the fields of a `json_each` row that is a JSON array."""
+    return ", ".join(f"value->>{i}" for i in range(count))
+
+
+def _entities_json(entities: tuple[Entity, ...]) -> str | None:
+    if not entities:
+        return None
+    return orjson.dumps(
+        [{"type": e.type, "offset": e.offset, "length": e.length, "url": e.url} for e in entities]
+    ).decode()
+
+
+def _forward_json(origin: ForwardOrigin | None) -> str | None:
+    if origin is None:
+        return None
+    return orjson.dumps(
+        {
+            "channel_id": origin.channel_id,
+            "message_id": origin.message_id,
+            "name": origin.name,
+            "date": iso(origin.date) if origin.date else None,
+        }
+    ).decode()
+
+
+def media_from_row(row: Sequence[Any]) -> Media:
+    kind, mime, size, duration, width, height, file_name, file_id = row
+    return Media(MediaKind(kind), mime, size, duration, width, height, file_name, file_id)
+
+
+@dataclass(slots=True)
+class _State:
+    """A post's stored state, simulated in memory while a batch is applied."""
+
+    text: str
+    entities: str | None
+    edit_date: str | None
+    version: int
+    views: int | None
+    forwards: int | None
+    replies: int | None
+    media: tuple[Media, ...]
+    post: Post | None = None  # set for posts this batch inserts
+    text_changed: bool = False
+    counters_changed: bool = False
+    media_changed: bool = False
+
+
+def _post_row(post: Post, now: str) -> tuple[Any, ...]:
+    return (
+        post.channel.id, post.message_id, iso(post.date), iso(post.edit_date) if post.edit_date else None,
+        post.text, _entities_json(post.entities), post.views, post.forwards, post.replies, post.reply_to,
+        _forward_json(post.forward), post.grouped_id, post.author, 1, now,
+    )  # fmt: skip
+
+
+def _media_rows(key: tuple[int, int], media: Sequence[Media]) -> list[tuple[Any, ...]]:
+    return [
+        (*key, i, m.kind.value, m.mime_type, m.size, m.duration, m.width, m.height, m.file_name, m.file_id)
+        for i, m in enumerate(media)
+    ]
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch encoded for the writer before it gets there (`prepare_batch`, on the caller's thread).
+
+    When every post in it is new, the writer only checks that and runs the prepared statements;
+    anything else (edits, refreshes, repeats) takes the general path from `events`.
+    """
+
+    events: Sequence[Event]
+    keys: bytes
+    posts: bytes | None = None  # INSERT rows, valid if no key exists yet
+    media: bytes | None = None
+    deletions: bytes | None = None
+    channels: list[Channel] | None = None
+
+
+def prepare_batch(events: Sequence[Event]) -> PreparedBatch:
+    """Encode a batch; the cost lands on the caller's thread, not on the single writer."""
+    keys: list[tuple[int, int]] = []
+    posts: list[tuple[Any, ...]] = []
+    media: list[tuple[Any, ...]] = []
+    deletions: list[tuple[int, int, str]] = []
+    channels: dict[int, Channel] = {}
+    fresh = True
+    now = stamp()
+    for event in events:
+        if isinstance(event, Deletion):
+            when = iso(event.date)
+            deletions.extend((event.channel_id, mid, when) for mid in event.message_ids)
+            continue
+        keys.append(event.key)
+        if not isinstance(event, Post):
+            fresh = False
+            continue
+        seen = channels.get(event.channel.id)
+        if seen is None or seen != event.channel:
+            channels[event.channel.id] = seen.updated(event.channel) if seen else event.channel
+        posts.append(_post_row(event, now))
+        if event.media:
+            media.extend(_media_rows(event.key, event.media))
+    if not fresh or len(set(keys)) != len(keys):
+        return PreparedBatch(events, orjson.dumps(keys))
+    return PreparedBatch(
+        events,
+        orjson.dumps(keys),
+        posts=orjson.dumps(posts) if posts else None,
+        media=orjson.dumps(media) if media else None,
+        deletions=orjson.dumps(deletions) if deletions else None,
+        channels=list(channels.values()),
+    )
+
+
+_INSERT_POSTS = (
+    "INSERT INTO posts (channel_id, message_id, date, edit_date, text, entities, views, forwards, replies,"
+    f" reply_to, forward_from, grouped_id, author, version, stored_at) SELECT {_columns(15)} FROM json_each(?)"
+)
+_INSERT_MEDIA = (
+    "INSERT INTO media (channel_id, message_id, position, kind, mime_type, size, duration, width, height,"
+    f" file_name, file_id) SELECT {_columns(11)} FROM json_each(?)"
+)
+_INSERT_DELETIONS = (
+    f"INSERT OR IGNORE INTO deletions (channel_id, message_id, deleted_at) SELECT {_columns(3)} FROM json_each(?)"
+)
+
+
+class SQLiteTx:
+    """`WriteTx` over the writer connection; only the store's writer thread creates these."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def apply_prepared(self, batch: PreparedBatch) -> list[Outcome]:
+        """The fast path when every post of the batch is new; the general `apply` otherwise."""
+        if batch.channels is None:
+            return self.apply(batch.events)
+        existing = self._conn.execute(
+            f"SELECT count(*) FROM json_each(?) k CROSS JOIN posts p ON {_KEY_JOIN.format(t='p')}", (batch.keys,)
+        ).fetchone()[0]
+        if existing:
+            return self.apply(batch.events)
+        now = stamp()
+        self._write_channels(batch.channels, now)
+        for sql, payload in (
+            (_INSERT_POSTS, batch.posts),
+            (_INSERT_MEDIA, batch.media),
+            (_INSERT_DELETIONS, batch.deletions),
+        ):
+            if payload is not None:
+                self._conn.execute(sql, (payload,))
+        return [Outcome.DELETED if isinstance(e, Deletion) else Outcome.NEW for e in batch.events]
+
+    def _bulk(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` once over all rows, passed as one JSON array that `json_each` unpacks."""
+        if rows:
+            self._conn.execute(sql, (orjson.dumps(rows),))
+
+    # -- posts ------------------------------------------------------------------------------------
+
+    def apply(self, events: Sequence[Event]) -> list[Outcome]:
+        now = stamp()
+        state = self._load_state({e.key for e in events if not isinstance(e, Deletion)})
+        versions: list[tuple[Any, ...]] = []
+        deletions: list[tuple[int, int, str]] = []
+        channels: dict[int, Channel] = {}
+        outcomes: list[Outcome] = []
+        for event in events:
+            if isinstance(event, Deletion):
+                when = iso(event.date)
+                deletions.extend((event.channel_id, mid, when) for mid in event.message_ids)
+                outcomes.append(Outcome.DELETED)
+                continue
+            seen = channels.get(event.channel.id)
+            if seen is None or seen != event.channel:
+                channels[event.channel.id] = seen.updated(event.channel) if seen else event.channel
+            current = state.get(event.key)
+            if isinstance(event, Post):
+                if current is None:
+                    state[event.key] = _State(
+                        event.text,
+                        _entities_json(event.entities),
+                        iso(event.edit_date) if event.edit_date else None,
+                        1,
+                        event.views,
+                        event.forwards,
+                        event.replies,
+                        event.media,
+                        post=event,
+                    )
+                    outcomes.append(Outcome.NEW)
+                else:
+                    outcomes.append(self._refresh(current, event, versions, now))
+            elif current is None:
+                outcomes.append(Outcome.UNKNOWN)
+            else:
+                outcomes.append(self._edit(current, event, versions, now))
+        self._write_channels(channels.values(), now)
+        self._write_posts(state, now)
+        self._bulk(
+            "INSERT OR IGNORE INTO post_versions (channel_id, message_id, version, edit_date, text, entities,"
+            f" replaced_at) SELECT {_columns(7)} FROM json_each(?)",
+            versions,
+        )
+        self._bulk(_INSERT_DELETIONS, deletions)
+        return outcomes
+
+    @staticmethod
+    def _supersede(
+        current: _State,
+        key: tuple[int, int],
+        text: str,
+        entities: str | None,
+        edit_date: str | None,
+        versions: list[tuple[Any, ...]],
+        now: str,
+    ) -> None:
+        versions.append((*key, current.version, current.edit_date, current.text, current.entities, now))
+        current.text, current.entities, current.edit_date = text, entities, edit_date
+        current.version += 1
+        current.text_changed = True
+
+    def _refresh(self, current: _State, post: Post, versions: list[tuple[Any, ...]], now: str) -> Outcome:
+        outcome = Outcome.UNCHANGED
+        edit_date = iso(post.edit_date) if post.edit_date else None
+        if post.text != current.text:
+            if edit_date is not None and current.edit_date is not None and edit_date < current.edit_date:
+                return Outcome.STALE
+            self._supersede(current, post.key, post.text, _entities_json(post.entities), edit_date, versions, now)
+            outcome = Outcome.EDITED
+        for name in ("views", "forwards", "replies"):
+            value = getattr(post, name)
+            if value is not None and value != getattr(current, name):
+                setattr(current, name, value)
+                current.counters_changed = True
+                outcome = outcome if outcome is Outcome.EDITED else Outcome.REFRESHED
+        if post.media != current.media:
+            current.media = post.media
+            current.media_changed = True
+            outcome = outcome if outcome is Outcome.EDITED else Outcome.REFRESHED
+        return outcome
+
+    def _edit(self, current: _State, edit: Edit, versions: list[tuple[Any, ...]], now: str) -> Outcome:
+        edit_date = iso(edit.edit_date)
+        if current.edit_date is not None and edit_date < current.edit_date:
+            return Outcome.STALE
+        outcome = Outcome.UNCHANGED
+        if edit.text != current.text:
+            self._supersede(current, edit.key, edit.text, _entities_json(edit.entities), edit_date, versions, now)
+            outcome = Outcome.EDITED
+        if edit.media is not None and edit.media != current.media:
+            current.media = edit.media
+            current.media_changed = True
+            outcome = outcome if outcome is Outcome.EDITED else Outcome.REFRESHED
+        return outcome
+
+    def _load_state(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], _State]:
+        state: dict[tuple[int, int], _State] = {}
+        rows = self._conn.execute(
+            "SELECT p.channel_id, p.message_id, p.text, p.entities, p.edit_date, p.version, p.views, p.forwards,"
+            f" p.replies FROM json_each(?) k CROSS JOIN posts p ON {_KEY_JOIN.format(t='p')}",
+            (orjson.dumps(list(keys)),),
+        )
+        for cid, mid, text, entities, edit_date, version, views, forwards, replies in rows:
+            state[(cid, mid)] = _State(text, entities, edit_date, version, views, forwards, replies, ())
+        if not state:
+            return state
+        media: dict[tuple[int, int], list[Media]] = defaultdict(list)
+        rows = self._conn.execute(
+            "SELECT m.channel_id, m.message_id, m.kind, m.mime_type, m.size, m.duration, m.width, m.height,"
+            f" m.file_name, m.file_id FROM json_each(?) k CROSS JOIN media m ON {_KEY_JOIN.format(t='m')}"
+            " ORDER BY m.channel_id, m.message_id, m.position",
+            (orjson.dumps(list(state)),),
+        )
+        for row in rows:
+            media[(row[0], row[1])].append(media_from_row(row[2:]))
+        for key, items in media.items():
+            state[key].media = tuple(items)
+        return state
+
+    def _write_channels(self, channels: Iterable[Channel], now: str) -> None:
+        self._conn.executemany(
+            "INSERT INTO channels (id, username, title, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET"
+            " username = coalesce(excluded.username, username), title = coalesce(excluded.title, title),"
+            " updated_at = excluded.updated_at"
+            " WHERE coalesce(excluded.username, username) IS NOT username"
+            " OR coalesce(excluded.title, title) IS NOT title",
+            [(c.id, c.username, c.title, now, now) for c in channels],
+        )
+
+    def _write_posts(self, state: dict[tuple[int, int], _State], now: str) -> None:
+        inserts: list[tuple[Any, ...]] = []
+        media_rows: list[tuple[Any, ...]] = []
+        text_updates: list[tuple[Any, ...]] = []
+        counter_updates: list[tuple[Any, ...]] = []
+        replaced_media: list[tuple[int, int]] = []
+        for key, current in state.items():
+            post = current.post
+            if post is not None:  # from the state: the batch may have edited or refreshed it already
+                inserts.append(
+                    (
+                        *key, iso(post.date), current.edit_date, current.text, current.entities, current.views,
+                        current.forwards, current.replies, post.reply_to, _forward_json(post.forward),
+                        post.grouped_id, post.author, current.version, now,
+                    )
+                )  # fmt: skip
+            else:
+                if current.text_changed:
+                    text_updates.append((current.text, current.entities, current.edit_date, current.version, *key))
+                if current.counters_changed:
+                    counter_updates.append((current.views, current.forwards, current.replies, *key))
+                if current.media_changed:
+                    replaced_media.append(key)
+            if post is not None or current.media_changed:
+                media_rows.extend(_media_rows(key, current.media))
+        self._bulk(_INSERT_POSTS, inserts)
+        self._bulk(
+            "UPDATE posts SET text = u.a, entities = u.b, edit_date = u.c, version = u.d FROM"
+            " (SELECT value->>0 AS a, value->>1 AS b, value->>2 AS c, value->>3 AS d, value->>4 AS cid,"
+            " value->>5 AS mid FROM json_each(?)) AS u WHERE posts.channel_id = u.cid AND posts.message_id = u.mid",
+            text_updates,
+        )
+        self._bulk(
+            "UPDATE posts SET views = u.a, forwards = u.b, replies = u.c FROM"
+            " (SELECT value->>0 AS a, value->>1 AS b, value->>2 AS c, value->>3 AS cid, value->>4 AS mid"
+            " FROM json_each(?)) AS u WHERE posts.channel_id = u.cid AND posts.message_id = u.mid",
+            counter_updates,
+        )
+        self._bulk(
+            "DELETE FROM media WHERE (channel_id, message_id) IN (SELECT value->>0, value->>1 FROM json_each(?))",
+            replaced_media,
+        )
+        self._bulk(_INSERT_MEDIA, media_rows)
+
+    def channels(self, ids: Sequence[int]) -> dict[int, Channel]:
+        rows = self._conn.execute(
+            "SELECT c.id, c.title, c.username FROM json_each(?) k CROSS JOIN channels c ON c.id = k.value",
+            (orjson.dumps(list(dict.fromkeys(ids))),),
+        )
+        return {cid: Channel(cid, title, username) for cid, title, username in rows}
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    def alerted_categories(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
+        found: dict[tuple[int, int], set[str]] = defaultdict(set)
+        rows = self._conn.execute(
+            f"SELECT a.channel_id, a.message_id, a.category FROM json_each(?) k CROSS JOIN alerts a"
+            f" ON {_KEY_JOIN.format(t='a')}",
+            (orjson.dumps(list(keys)),),
+        )
+        for cid, mid, category in rows:
+            found[(cid, mid)].add(category)
+        return dict(found)
+
+    def add_alerts(self, alerts: Sequence[AlertRecord], destinations: Sequence[str]) -> list[str]:
+        inserted: list[str] = []
+        deliveries: list[tuple[str, int]] = []
+        for alert in alerts:
+            row = self._conn.execute(
+                "INSERT INTO alerts (id, created_at, channel_id, message_id, category, severity, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
+                (
+                    alert.id,
+                    stamp(alert.created_at),
+                    alert.channel_id,
+                    alert.message_id,
+                    alert.category,
+                    alert.severity,
+                    orjson.dumps(alert.payload).decode(),
+                ),
+            ).fetchone()
+            if row is None:
+                continue
+            inserted.append(alert.id)
+            deliveries.extend((destination, row[0]) for destination in destinations)
+        if deliveries:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (destination, alert_seq) VALUES (?, ?)", deliveries
+            )
+        return inserted
+
+    def set_cursor(self, source: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (source, value, stamp()),
+        )
+
+    def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None:
+        now = stamp()
+        self._conn.executemany(
+            "UPDATE deliveries SET state = 'sent', sent_at = ?, remote_id = ?, attempts = attempts + 1,"
+            " last_error = NULL WHERE destination = ? AND alert_seq = ? AND state = 'pending'",
+            [(now, remote, destination, seq) for seq, remote in zip(seqs, remote_ids, strict=True)],
+        )
+
+    def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None:
+        self._conn.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE destination = ? AND alert_seq = ? AND state = 'pending'",
+            (stamp(next_attempt_at), error[:500], destination, seq),
+        )
+
+    def mark_dead(self, destination: str, seq: int, error: str) -> None:
+        self._conn.execute(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?"
+            " WHERE destination = ? AND alert_seq = ? AND state = 'pending'",
+            (error[:500], destination, seq),
+        )
