@@ -139,7 +139,10 @@ class Pipeline:
                     await asyncio.sleep(0)
                 event = item.event
                 result = self.engine.verdict(self.document(event)) if isinstance(event, Post | Edit) else NO_MATCH
-                await self._queue.put((item, result))
+                if self._queue.full():
+                    await self._queue.put((item, result))
+                else:
+                    self._queue.put_nowait((item, result))
                 if self._stopping.is_set():
                     return
         finally:

@@ -10,9 +10,10 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from zoneinfo import ZoneInfo
 
+import orjson
 from rich.console import Console
 
 from bot.alerts.format import render_console
@@ -61,6 +62,7 @@ class JsonlNotifier:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._written: set[str] | None = None
+        self._handle: BinaryIO | None = None
 
     def _tail_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -80,16 +82,19 @@ class JsonlNotifier:
         return ids
 
     async def send(self, alert: Mapping[str, Any]) -> str | None:
-        if self._written is None:
+        if self._written is None or self._handle is None:
             self._written = self._tail_ids()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("ab")
         if alert["id"] in self._written:
             return None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(alert, ensure_ascii=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
+        # Flushed at once: a line in the OS's hands survives the process dying before it is recorded.
+        self._handle.write(orjson.dumps(alert) + b"\n")
+        self._handle.flush()
         self._written.add(str(alert["id"]))
         return None
 
     async def close(self) -> None:
-        return None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -193,6 +193,8 @@ class Dispatcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for notifier in self.notifiers.values():
+            await notifier.close()
 
     async def _sleep(self, name: str, seconds: float) -> None:
         event = self._wake[name]

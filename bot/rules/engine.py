@@ -183,29 +183,29 @@ def selectivity(word: str) -> int:
 _FORM, _PREFIX, _ENGLISH = 0, 1, 2
 
 
-def _anchor_automaton(vocabulary: Vocabulary, anchors: set[int]) -> Any:
-    """Aho-Corasick automaton of every form of every anchor word: pass 1 in one C-speed scan.
+def _word_automaton(vocabulary: Vocabulary, wanted: set[int]) -> Any:
+    """Aho-Corasick automaton of every form of the `wanted` words: pass 1 in one C-speed scan.
 
-    Values are (kind, length): a form must be a whole word; a prefix must start one; an English
-    key is the part of the word its stem shares, to be confirmed by stemming the word found.
+    Values are (kind, length, word ids): a form must be a whole word; a prefix must start one; an
+    English key is the part of a word its stem shares, confirmed by stemming the word found.
     """
     automaton = ahocorasick.Automaton()
     for form, ids in vocabulary.by_form.items():
-        if ids & anchors:
-            automaton.add_word(form, (_FORM, len(form)))
+        if ids & wanted:
+            automaton.add_word(form, (_FORM, len(form), frozenset(ids & wanted)))
     for prefix, word_id in vocabulary.prefixes.items():
-        if word_id in anchors:
-            automaton.add_word(prefix, (_PREFIX, len(prefix)))
+        if word_id in wanted:
+            automaton.add_word(prefix, (_PREFIX, len(prefix), frozenset((word_id,))))
+    english: dict[str, set[int]] = defaultdict(set)
     for (kind, word), word_id in vocabulary.ids.items():
-        if kind == "en" and word_id in anchors:
+        if kind == "en" and word_id in wanted:
             stem = english_key(word).removeprefix("en:")
-            key = os.path.commonprefix([stem, word]) or word  # noqa: RUF071 (a character prefix is meant)
-            automaton.add_word(key, (_ENGLISH, len(key)))
-    if len(automaton):
-        automaton.make_automaton()
-    else:
-        automaton.add_word("\x00", (_FORM, 1))  # an automaton must hold a word; this one never occurs
-        automaton.make_automaton()
+            english[os.path.commonprefix([stem, word]) or word].add(word_id)  # noqa: RUF071 (a character prefix)
+    for key in english:
+        automaton.add_word(key, (_ENGLISH, len(key), _NO_IDS))
+    if not len(automaton):
+        automaton.add_word("\x00", (_FORM, 1, _NO_IDS))  # an automaton must hold a word; this one never occurs
+    automaton.make_automaton()
     return automaton
 
 
@@ -234,15 +234,21 @@ class Engine:
         for index, rule in enumerate(self.rules):
             for anchor in dict.fromkeys(t.anchor for t in rule.any):
                 self._anchor_rules[anchor].append(index)
-        anchors = set(self._anchor_rules)
-        self._automaton = _anchor_automaton(vocabulary, anchors)
-        self._anchor_english = frozenset(k for k, ids in self._by_english.items() if ids & anchors)
+        # Pass 1 wants every word of a term (bar stop words) somewhere in the post, in any order: it
+        # does not depend on guessing which word of a phrase is rare.
+        self._needs: dict[int, list[frozenset[int]]] = defaultdict(list)
+        for rule in self.rules:
+            for term in rule.any:
+                needed = frozenset(w for w in term.words if vocabulary.selectivity[w]) or frozenset(term.words)
+                for word in needed:
+                    self._needs[word].append(needed)
+        self._automaton = _word_automaton(vocabulary, set(self._needs))
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         patterns = [p.pattern for r in self.rules for p in r.regex]
         self._any_regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
         self._all_forms = frozenset(self._by_form)
         self._cache: dict[str, frozenset[int]] = {}
-        self._english_words: dict[str, bool] = {}
+        self._english_words: dict[str, frozenset[int]] = {}
 
     # -- token → word ids -------------------------------------------------------------------------
 
@@ -261,39 +267,42 @@ class Engine:
         self._cache[norm] = result
         return result
 
-    def _english_anchor(self, word: str) -> bool:
+    def _english_ids(self, word: str) -> frozenset[int]:
         found = self._english_words.get(word)
         if found is None:
-            found = word.isalpha() and english_key(word) in self._anchor_english
+            found = self._by_english.get(english_key(word), _NO_IDS) if word.isalpha() else _NO_IDS
             if len(self._english_words) >= _CACHE_LIMIT:
                 self._english_words.clear()
             self._english_words[word] = found
         return found
 
     def _worth_a_look(self, text: str, folded: str) -> bool:
-        """Pass 1: could any rule fire? One Aho-Corasick pass over the text finds every anchor.
+        """Pass 1: could any rule fire? One Aho-Corasick scan finds which term words occur.
 
-        Hits inside longer words are dropped by a look at the characters around them; English
-        hits are stems, confirmed by stemming the word they start.
+        Hits inside longer words are dropped by a look at the characters around them; English hits
+        are stems, confirmed by stemming the word they start. A term is possible when all its words
+        occur; where and in what order is for pass 2.
         """
         if self._any_regex is not None and self._any_regex.search(text):
             return True
         size = len(folded)
-        for end, (kind, length) in self._automaton.iter(folded):
+        present: set[int] = set()
+        for end, (kind, length, ids) in self._automaton.iter(folded):
             start = end - length + 1
             if start and folded[start - 1].isalnum():
                 continue
-            if kind == _PREFIX:
-                return True
             after = end + 1
             if kind == _FORM:
-                if after == size or not folded[after].isalnum():
+                if after < size and folded[after].isalnum():
+                    continue
+            elif kind == _ENGLISH:
+                while after < size and folded[after].isalnum():
+                    after += 1
+                ids = self._english_ids(folded[start:after])
+            for word in ids - present:
+                present.add(word)
+                if any(needed <= present for needed in self._needs[word]):
                     return True
-                continue
-            while after < size and folded[after].isalnum():
-                after += 1
-            if self._english_anchor(folded[start:after]):
-                return True
         return False
 
     def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:

@@ -83,31 +83,37 @@ def _int(record: Mapping[str, Any], key: str) -> int | None:
     raise BadRecord(f"{key}: expected an integer (got {value!r})")
 
 
-def clean(text: str) -> str:
-    """Lone surrogates (from `\\ud800`-style escapes) replaced by U+FFFD: nothing downstream can store them."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
+def clean(value: Any) -> Any:
+    """Lone surrogates (from `\\ud800`-style escapes) replaced by U+FFFD, in strings at any depth:
+    nothing downstream (SQLite, JSON writers) can store them."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
 
 
 def _loads(raw: bytes) -> Any:
-    """orjson, three times faster; the standard parser only for what orjson refuses (lone surrogates)."""
+    """orjson, three times faster and never returns lone surrogates; the standard parser only for
+    what orjson refuses (such surrogates), cleaned."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        return clean(json.loads(raw))
 
 
 def _str(record: Mapping[str, Any], key: str) -> str | None:
     value = record.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return clean(value)
+    if value is None or isinstance(value, str):
+        return value
     raise BadRecord(f"{key}: expected a string (got {value!r})")
 
 
@@ -157,7 +163,7 @@ def text_and_entities(value: Any, key: str = "text") -> tuple[str, tuple[Entity,
     if value is None:
         return "", ()
     if isinstance(value, str):
-        return clean(value), ()
+        return value, ()
     if not isinstance(value, list):
         raise BadRecord(f"{key}: expected a string or a list of text parts (got {type(value).__name__})")
     parts: list[str] = []
@@ -177,7 +183,7 @@ def text_and_entities(value: Any, key: str = "text") -> tuple[str, tuple[Entity,
             entities.append(Entity(kind, offset, length, url))
         parts.append(piece)
         offset += length
-    return clean("".join(parts)), tuple(entities)
+    return "".join(parts), tuple(entities)
 
 
 def _entities(value: Any) -> tuple[Entity, ...]:
@@ -537,7 +543,7 @@ class ReplaySource:
                     if index % _PROGRESS_EVERY == 0 and self.on_progress:
                         self.on_progress(path, handle.tell(), size)
                     try:
-                        post = export_message_to_post(message, channel)
+                        post = export_message_to_post(clean(message), channel)
                     except (BadRecord, ValueError) as exc:
                         yield self._bad(path, index, exc, cursor)
                         continue

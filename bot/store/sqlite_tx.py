@@ -26,7 +26,7 @@ _KEY_JOIN = "{t}.channel_id = k.value->>0 AND {t}.message_id = k.value->>1"
 
 def iso(dt: datetime) -> str:
     """Post dates: UTC, whole seconds, as Telegram gives them."""
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
+    return (dt if dt.tzinfo is UTC else dt.astimezone(UTC)).isoformat(timespec="seconds")
 
 
 def stamp(dt: datetime | None = None) -> str:
