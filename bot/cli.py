@@ -38,11 +38,14 @@ from bot.rules.loader import load_rules
 from bot.rules.query import is_fts_syntax, query_words, search_expression, snippet
 from bot.settings import Channels, Settings, load_channels, load_settings
 from bot.sources.replay import ReplaySource, parse_time
+from bot.sources.session import connect_authorized, session_path
+from bot.sources.session import login as login_user
+from bot.sources.telegram import TelegramSource
 from bot.store.sqlite import SQLiteStore, open_store
 
 T = TypeVar("T")
 log = get_logger("tgmon.cli")
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 app = typer.Typer(
@@ -284,6 +287,69 @@ def demo(
         table.add_row("alert log", str(demo_dir / "alerts.jsonl"))
         err.print(table)
         err.print(f"\nExplore it: tgmon search эвакуация --data-dir {demo_dir}  ·  tgmon stats --data-dir {demo_dir}")
+
+    _run(body)
+
+
+@app.command()
+def run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Store and match, but send no alert to any notifier.")
+    ] = False,
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """The service: follow the configured channels live, archive every post, raise alerts."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        engine = _rules(settings, rules)
+        client = await connect_authorized(settings)
+        try:
+            async with _store(settings.data_dir, create=True) as store:
+                notifiers = [] if dry_run else _notifiers(settings, settings.data_dir)
+                pipeline = Pipeline(store, engine, Dispatcher(store, notifiers), settings.channels)
+                log.info(
+                    "service.started",
+                    channels=len(settings.channels.items),
+                    rules=len(engine.rules),
+                    notifiers=[n.name for n in notifiers],
+                    dry_run=dry_run,
+                )
+                with _signals(pipeline.stop):
+                    stats = await pipeline.run(TelegramSource(client, settings.channels), drain=False)
+                log.info("service.stopped", events=stats.events, alerts=stats.alerts.total())
+        finally:
+            await client.disconnect()
+
+    _run(body)
+
+
+@app.command()
+def login(
+    string: Annotated[
+        bool, typer.Option("--string", help="Print a StringSession for TG_SESSION instead of saving a session file.")
+    ] = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Log the user account in on a terminal (phone, code, 2FA) and keep the session."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        if not sys.stdin.isatty():
+            raise UserError(
+                "tgmon login needs a terminal to ask for the phone and code (docker compose run --rm -it …)"
+            )
+        saved = await login_user(settings, string=string)
+        if saved is not None:
+            out.print("Put this in .env as TG_SESSION (it grants full access to the account; keep it secret):")
+            out.print(saved, markup=False, highlight=False)
+        else:
+            out.print(f"Session saved to {session_path(settings)} (mode 0600).")
 
     _run(body)
 
