@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -33,10 +34,12 @@ from bot.errors import UserError
 from bot.logging import configure as configure_logging
 from bot.logging import get_logger, register_secrets
 from bot.pipeline import Pipeline, RunStats
-from bot.rules.engine import Engine
-from bot.rules.loader import load_rules
+from bot.rules.engine import Document, Engine, Match
+from bot.rules.lint import lint, unused_tags
+from bot.rules.loader import RulesReloader, load_rules, parse_rules
+from bot.rules.morphology import lemmas
 from bot.rules.query import is_fts_syntax, query_words, search_expression, snippet
-from bot.settings import Channels, Settings, load_channels, load_settings
+from bot.settings import Channels, Settings, load_channels, load_settings, read_toml
 from bot.sources.replay import ReplaySource, parse_time
 from bot.sources.session import connect_authorized, session_path
 from bot.sources.session import login as login_user
@@ -46,7 +49,7 @@ from bot.store.sqlite import SQLiteStore, open_store
 T = TypeVar("T")
 log = get_logger("tgmon.cli")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="tgmon",
@@ -311,6 +314,7 @@ def run(
             async with _store(settings.data_dir, create=True) as store:
                 notifiers = [] if dry_run else _notifiers(settings, settings.data_dir)
                 pipeline = Pipeline(store, engine, Dispatcher(store, notifiers), settings.channels)
+                reloader = RulesReloader(Path(engine.source), lambda new: setattr(pipeline, "engine", new))
                 log.info(
                     "service.started",
                     channels=len(settings.channels.items),
@@ -318,8 +322,17 @@ def run(
                     notifiers=[n.name for n in notifiers],
                     dry_run=dry_run,
                 )
-                with _signals(pipeline.stop):
-                    stats = await pipeline.run(TelegramSource(client, settings.channels), drain=False)
+                watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
+                loop = asyncio.get_running_loop()
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("SIGHUP")))
+                try:
+                    with _signals(pipeline.stop):
+                        stats = await pipeline.run(TelegramSource(client, settings.channels), drain=False)
+                finally:
+                    watcher.cancel()
+                    with contextlib.suppress(NotImplementedError):
+                        loop.remove_signal_handler(signal.SIGHUP)
                 log.info("service.stopped", events=stats.events, alerts=stats.alerts.total())
         finally:
             await client.disconnect()
@@ -518,6 +531,166 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     flat["forward_from"] = (row["forward_from"] or {}).get("name") if row["forward_from"] else None
     flat["media"] = json.dumps(row["media"], ensure_ascii=False) if row["media"] else ""
     return flat
+
+
+rules_app = typer.Typer(
+    help="Check, explain and lint alert rules.", no_args_is_help=True, rich_markup_mode=None, add_completion=False
+)
+app.add_typer(rules_app, name="rules")
+
+
+def _document(record: dict[str, Any], channels: Channels) -> Document:
+    """A `rules check` input line as the engine sees it: tags from the line, else from channels.toml."""
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise ValueError("text: expected a string")
+    channel_id = record.get("channel_id")
+    if channel_id is not None and (isinstance(channel_id, bool) or not isinstance(channel_id, int)):
+        raise ValueError(f"channel_id: expected an integer (got {channel_id!r})")
+    username = record.get("username") if isinstance(record.get("username"), str) else None
+    tags = record.get("channel_tags")
+    if tags is None:
+        tags = channels.tags_of(channel_id, username) if channel_id is not None else ()
+    elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError(f"channel_tags: expected a list of strings (got {tags!r})")
+    date = parse_time(record["timestamp"], "timestamp") if record.get("timestamp") else None
+    return Document(text, channel_id, username, frozenset(tags), date)
+
+
+def _match_json(match: Match) -> dict[str, Any]:
+    return {
+        "rule": match.rule,
+        "category": match.category,
+        "severity": match.severity,
+        "start": match.start,
+        "end": match.end,
+        "term": match.term,
+    }
+
+
+@rules_app.command("check")
+def rules_check(
+    file: Annotated[Path, typer.Argument(help="JSONL with a `text` field per line; `-` for stdin.")],
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Match every line of FILE: one JSON line out per line in, with alert, category, all_clear, matches."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        engine = _rules(settings, rules)
+        bad = 0
+        with contextlib.ExitStack() as stack:
+            if str(file) == "-":
+                lines: Iterator[bytes] = iter(sys.stdin.buffer)
+            else:
+                try:
+                    lines = stack.enter_context(file.open("rb"))
+                except OSError as exc:
+                    raise UserError(f"{file}: cannot read: {exc.strerror}") from None
+            sink = sys.stdout.buffer
+            for number, raw in enumerate(lines, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = orjson.loads(raw)
+                    if not isinstance(record, dict):
+                        raise ValueError("expected a JSON object")
+                    verdict = engine.verdict(_document(record, settings.channels))
+                except ValueError as exc:
+                    bad += 1
+                    err.print(f"error: {file}:{number}: {exc}", markup=False)
+                    sink.write(orjson.dumps({"line": number, "error": str(exc)}) + b"\n")
+                    continue
+                record.update(
+                    alert=verdict.alert,
+                    category=verdict.category,
+                    all_clear=verdict.all_clear,
+                    matches=[_match_json(m) for m in verdict.matches],
+                )
+                sink.write(orjson.dumps(record) + b"\n")
+        if bad:
+            raise UserError(f"{file}: {bad} line(s) could not be checked (see above)")
+
+    _guard(body)
+
+
+@rules_app.command("explain")
+def rules_explain(
+    text: Annotated[str, typer.Argument(help="A post's text.")],
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A channel tag the post comes with (repeatable).")
+    ] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="The channel's @username.")] = None,
+    as_json: JsonOpt = False,
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Tokens, lemmas, and for each rule why it did or did not fire on TEXT."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        engine = _rules(settings, rules)
+        username = channel.removeprefix("@") if channel else None
+        explanation = engine.explain(Document(text, None, username, frozenset(tag or ())))
+        tokens = [
+            {"text": text[t.start : t.end], "normalized": t.text, "lemmas": list(lemmas(t.text))}
+            for t in explanation.tokens
+        ]
+        reports = [
+            {"rule": r.rule, "category": r.category, "fired": r.fired, "reason": r.reason,
+             "hits": [{"term": term, "start": a, "end": b, "text": text[a:b]} for term, (a, b) in r.hits]}
+            for r in explanation.reports
+        ]  # fmt: skip
+        verdict = explanation.verdict
+        if as_json:
+            out.print_json(
+                data={"tokens": tokens, "alert": verdict.alert, "all_clear": verdict.all_clear,
+                      "category": verdict.category, "severity": verdict.severity, "rules": reports}
+            )  # fmt: skip
+            return
+        out.print("tokens: " + "  ".join(f"{t['text']}→{'/'.join(t['lemmas'])}" for t in tokens), markup=False)
+        state = "ALERT" if verdict.alert else ("ALL-CLEAR" if verdict.all_clear else "no alert")
+        out.print(f"verdict: {state}" + (f" · {verdict.category} ({verdict.severity})" if verdict.category else ""))
+        quiet = 0
+        for report in sorted(explanation.reports, key=lambda r: (not r.fired, not r.hits)):
+            if not report.fired and not report.hits and report.reason.startswith("no "):
+                quiet += 1
+                continue
+            found = ", ".join(repr(text[a:b]) for _, (a, b) in report.hits) or "-"
+            mark = "✔" if report.fired else "✘"
+            out.print(f"  {mark} {report.rule} ({report.category}): {report.reason}; found {found}", markup=False)
+        out.print(f"  {quiet} other rule(s) found none of their terms", markup=False)
+
+    _guard(body)
+
+
+@rules_app.command("lint")
+def rules_lint(
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Warnings about rules that load but may not do what was meant; exit 1 if there are any."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        path = rules or settings.rules_path
+        specs = parse_rules(read_toml(path), str(path))
+        tags = {tag for channel in settings.channels.items for tag in channel.tags}
+        warnings = lint(specs, str(path)) + unused_tags(specs, tags, str(settings.channels_path))
+        for line in warnings:
+            out.print(f"warning: {line}", markup=False)
+        out.print(f"{len(specs)} rules, {len(warnings)} warning(s)")
+        if warnings:
+            raise typer.Exit(1)
+
+    _guard(body)
 
 
 def _version(value: bool) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -38,6 +38,7 @@ _IDLE_POLL_S = 5.0
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_CAP_S = 300.0
 SEND_TIMEOUT_S = 30.0
+CLEAR_WINDOW = timedelta(hours=12)  # an all-clear ends an alarm raised at most this long before it
 
 
 def alert_id(channel_id: int, message_id: int, category: str) -> str:
@@ -58,8 +59,10 @@ def _match_json(match: Match, text: str) -> dict[str, Any]:
     }
 
 
-def build_alert(event: Post | Edit, verdict: Verdict, now: datetime | None = None) -> AlertRecord:
-    """The alert object, as delivered and as written to alerts.jsonl."""
+def build_alert(
+    event: Post | Edit, verdict: Verdict, now: datetime | None = None, clears: Mapping[str, Any] | None = None
+) -> AlertRecord:
+    """The alert object, as delivered and as written to alerts.jsonl; `clears`: the alert an all-clear ends."""
     if verdict.category is None or verdict.severity is None:
         raise ValueError("build_alert needs a verdict with matches")
     created = now or datetime.now(UTC)
@@ -97,10 +100,12 @@ def build_alert(event: Post | Edit, verdict: Verdict, now: datetime | None = Non
                 "link": link,
             }
         ],
+        "clears": dict(clears) if clears else None,
     }
     return AlertRecord(
         id=payload["id"],
         created_at=created,
+        date=date,
         channel_id=channel.id,
         message_id=event.message_id,
         category=verdict.category,
@@ -119,29 +124,34 @@ def raise_alerts(
     """Alerts for what was just stored: new posts that match, and edits that change the category.
 
     A re-applied event is UNCHANGED and raises nothing, which is what makes replays and catch-up
-    safe to repeat. An edit that only fixes a typo keeps its category and stays quiet.
+    safe to repeat. An edit that only fixes a typo keeps its category and stays quiet. An all-clear
+    is linked to the alert it ends: its channel's latest open alarm of the categories it clears.
     """
-    records = []
-    edited = []
-    for event, outcome, verdict in zip(events, outcomes, verdicts, strict=True):
-        if verdict.category is None:
-            continue
-        if outcome is Outcome.NEW:
-            records.append(build_alert(event, verdict))
-        elif outcome is Outcome.EDITED:
-            edited.append((event, verdict))
-    if edited:
-        alerted = tx.alerted_categories([e.key for e, _ in edited])
-        known = tx.channels([e.channel.id for e, _ in edited])
-        for event, verdict in edited:
-            if verdict.category not in alerted.get(event.key, set()):
-                stored = known.get(event.channel.id)
-                channel = stored.updated(event.channel) if stored else event.channel
-                records.append(build_alert(replace(event, channel=channel), verdict))
-    if not records:
-        return []
-    inserted = set(tx.add_alerts(records, destinations))
-    return [record for record in records if record.id in inserted]
+    candidates = [
+        (event, verdict, outcome)
+        for event, outcome, verdict in zip(events, outcomes, verdicts, strict=True)
+        if verdict.category is not None and outcome in (Outcome.NEW, Outcome.EDITED)
+    ]
+    edited = [event for event, _, outcome in candidates if outcome is Outcome.EDITED]
+    alerted = tx.alerted_categories([e.key for e in edited]) if edited else {}
+    known = tx.channels([e.channel.id for e in edited]) if edited else {}
+    raised = []
+    for event, verdict, outcome in candidates:
+        if outcome is Outcome.EDITED:
+            if verdict.category in alerted.get(event.key, set()):
+                continue
+            stored = known.get(event.channel.id)
+            event = replace(event, channel=stored.updated(event.channel) if stored else event.channel)
+        ended = None
+        if verdict.all_clear:
+            date = event.date if isinstance(event, Post) else event.edit_date
+            ended = tx.open_alert(event.channel.id, verdict.clears, date - CLEAR_WINDOW)
+        record = build_alert(event, verdict, clears=ended)
+        if tx.add_alerts([record], destinations):
+            raised.append(record)
+            if ended is not None:
+                tx.clear_alert(str(ended["id"]), record.id)
+    return raised
 
 
 def backoff(attempts: int) -> timedelta:

@@ -14,7 +14,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from bot.rules.morphology import english_key, forms, is_known, is_latin
 from bot.rules.normalize import (
     FOLDED_WORD_RE,
     WORD_RE,
+    Token,
     detect_language,
     fold_mixed_words,
     fold_text,
@@ -79,6 +80,7 @@ class Verdict:
     severity: str | None = None
     alert: bool = False
     all_clear: bool = False
+    clears: tuple[str, ...] = ()  # for an all-clear: the categories it ends (empty: whatever is open)
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -123,16 +125,20 @@ class Rule:
     channels: frozenset[str] = frozenset()  # lowercased usernames and decimal ids
     tags: frozenset[str] = frozenset()
     languages: frozenset[str] = frozenset()
+    clears: frozenset[str] = frozenset()
 
-    def in_scope(self, doc: Document, language: Callable[[], str | None]) -> bool:
+    def scope_problem(self, doc: Document, language: Callable[[], str | None]) -> str | None:
+        """Why the rule does not apply to this post's channel or language; None when it does."""
         if self.channels and not (
             str(doc.channel_id) in self.channels
             or (doc.channel_username is not None and doc.channel_username.lower() in self.channels)
         ):
-            return False
+            return "another channel"
         if self.tags and not (self.tags & doc.channel_tags):
-            return False
-        return not self.languages or language() in self.languages
+            return f"channel not tagged {' or '.join(sorted(self.tags))}"
+        if self.languages and language() not in self.languages:
+            return f"language {language()}, not {' or '.join(sorted(self.languages))}"
+        return None
 
 
 @dataclass(slots=True)
@@ -146,8 +152,15 @@ class Vocabulary:
     prefixes: dict[str, int] = field(default_factory=dict)
 
     def word(self, normalized: str) -> int:
-        stem = normalized.rstrip("*")
-        kind = "prefix" if normalized.endswith("*") else ("en" if is_latin(stem) and not stem.isdigit() else "form")
+        """Id of a term word: `word`, `word*` (a prefix) or `=word` (this lemma only, no derivations)."""
+        exact = normalized.startswith("=")
+        stem = normalized.removeprefix("=").rstrip("*")
+        if normalized.endswith("*"):
+            kind = "prefix"
+        elif is_latin(stem) and not stem.isdigit():
+            kind = "en"
+        else:
+            kind = "exact" if exact else "form"
         key = (kind, stem)
         if key in self.ids:
             return self.ids[key]
@@ -158,7 +171,7 @@ class Vocabulary:
         elif kind == "en":
             self.by_english[english_key(stem)].add(word_id)
         else:
-            for form in forms(stem) if not stem.isdigit() else (stem,):
+            for form in forms(stem, derive=not exact) if not stem.isdigit() else (stem,):
                 self.by_form[form].add(word_id)
         return word_id
 
@@ -210,12 +223,14 @@ def _word_automaton(vocabulary: Vocabulary, wanted: set[int]) -> Any:
 
 
 def term_words(text: str) -> list[str]:
-    """A term's words as the tokenizer sees them (a trailing `*` marks a prefix)."""
+    """A term's words as the tokenizer sees them; a trailing `*` marks a prefix, a leading `=` an exact lemma."""
     words = []
     for match in WORD_RE.finditer(text):
         word = normalize_word(match.group())
         if text[match.end() : match.end() + 1] == "*":
             word += "*"
+        if match.start() and text[match.start() - 1] == "=":
+            word = "=" + word
         words.append(word)
     return words
 
@@ -226,6 +241,7 @@ class Engine:
     def __init__(self, rules: Sequence[Rule], vocabulary: Vocabulary, source: str = "") -> None:
         self.rules = tuple(rules)
         self.source = source
+        self._rules_by_id = {rule.id: rule for rule in self.rules}
         self._by_form = {form: frozenset(ids) for form, ids in vocabulary.by_form.items()}
         self._by_english = {key: frozenset(ids) for key, ids in vocabulary.by_english.items()}
         self._prefixes = tuple(vocabulary.prefixes.items())
@@ -329,7 +345,11 @@ class Engine:
         return self._evaluate(doc, self._all_ids([t.text for t in exact]), [(t.start, t.end) for t in exact])
 
     def verdict(self, doc: Document) -> Verdict:
-        return verdict(self.match(doc))
+        result = verdict(self.match(doc))
+        if result.all_clear:
+            ends = sorted({c for m in result.matches for c in self._rules_by_id[m.rule].clears})
+            result = replace(result, clears=tuple(ends))
+        return result
 
     def _evaluate(
         self, doc: Document, token_ids: Sequence[frozenset[int]], spans: Sequence[tuple[int, int]] | None
@@ -360,18 +380,79 @@ class Engine:
         matches: list[Match] = []
         for index in sorted(candidates):
             rule = self.rules[index]
-            if not rule.in_scope(doc, lang):
-                continue
-            found = [(t.text, span) for t in rule.any for span in hits(t)]
-            found += [(p.pattern, m.span()) for p in rule.regex for m in p.finditer(doc.text)]
-            if not found or not all(any(hits(t) for t in group) for group in rule.all):
-                continue
-            if any(hits(t) for t in rule.none):
-                continue
-            matches.extend(
-                Match(rule.id, rule.category, rule.severity, start, end, term) for term, (start, end) in found
-            )
+            reason, found = _judge(rule, doc, lang, hits)
+            if reason == FIRED:
+                matches.extend(
+                    Match(rule.id, rule.category, rule.severity, start, end, term) for term, (start, end) in found
+                )
         return matches
+
+    def explain(self, doc: Document) -> Explanation:
+        """Every rule's judgement on a post, with the tokens and lemmas it was made from."""
+        tokens = tokenize(doc.text)
+        token_ids = self._all_ids([t.text for t in tokens])
+        positions: dict[int, list[int]] = defaultdict(list)
+        for index, ids in enumerate(token_ids):
+            for word in ids:
+                positions[word].append(index)
+
+        def hits(term: Term) -> list[tuple[int, int]]:
+            return [(tokens[a].start, tokens[b].end) for a, b in _find(term, token_ids, positions)]
+
+        def lang() -> str | None:
+            return detect_language(doc.text)
+
+        reports = []
+        for rule in self.rules:
+            reason, found = _judge(rule, doc, lang, hits)
+            reports.append(RuleReport(rule.id, rule.category, reason == FIRED, reason, found))
+        return Explanation(tokens, reports, self.verdict(doc))
+
+
+FIRED = "fired"
+HitFinder = Callable[[Term], list[tuple[int, int]]]
+
+
+def _judge(
+    rule: Rule, doc: Document, language: Callable[[], str | None], hits: HitFinder
+) -> tuple[str, list[tuple[str, tuple[int, int]]]]:
+    """A rule's decision on a post and the term hits behind it: FIRED, or why not."""
+    problem = rule.scope_problem(doc, language)
+    if problem is not None:
+        return f"out of scope: {problem}", []
+    spans: dict[tuple[int, int], str] = {}  # terms that overlap ("эвакуация", "эвакуироваться") report a span once
+    for term in rule.any:
+        for span in hits(term):
+            spans.setdefault(span, term.text)
+    for pattern in rule.regex:
+        for found_match in pattern.finditer(doc.text):
+            spans.setdefault(found_match.span(), pattern.pattern)
+    found = [(text, span) for span, text in spans.items()]
+    if not found:
+        return "no `any` term or regex found", []
+    for group in rule.all:
+        if not any(hits(t) for t in group):
+            return f"`all` condition missing: {' | '.join(t.text for t in group)}", found
+    for term in rule.none:
+        if hits(term):
+            return f"excluded by `none` term: {term.text}", found
+    return FIRED, found
+
+
+@dataclass(slots=True)
+class RuleReport:
+    rule: str
+    category: str
+    fired: bool
+    reason: str
+    hits: list[tuple[str, tuple[int, int]]]
+
+
+@dataclass(slots=True)
+class Explanation:
+    tokens: list[Token]
+    reports: list[RuleReport]
+    verdict: Verdict
 
 
 def _find(term: Term, token_ids: Sequence[frozenset[int]], positions: dict[int, list[int]]) -> list[tuple[int, int]]:

@@ -6,15 +6,20 @@ loads cannot fail later at match time (bad regexes included).
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
-from bot.rules.engine import SEVERITIES, Engine, Rule, Term, Vocabulary, term_words
+from bot.logging import get_logger
+from bot.rules.engine import ALL_CLEAR, SEVERITIES, Engine, Rule, Term, Vocabulary, term_words
 from bot.settings import format_validation_error, parse_username, read_toml
+
+log = get_logger("tgmon.rules")
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 assert set(SEVERITIES) == set(Severity.__args__)  # type: ignore[attr-defined]
@@ -26,7 +31,7 @@ def _check_term(term: str) -> str:
     words = term_words(term)
     if not words:
         raise ValueError(f"a word or phrase (got {term!r}, which has no letters or digits)")
-    short = [w for w in words if w.endswith("*") and len(w) - 1 < _MIN_PREFIX]
+    short = [w for w in words if w.endswith("*") and len(w.lstrip("=")) - 1 < _MIN_PREFIX]
     if short:
         raise ValueError(f"a prefix of at least {_MIN_PREFIX} letters before * (got {term!r})")
     return term
@@ -50,6 +55,7 @@ class RuleSpec(BaseModel):
     channels: list[str | int] = []
     tags: list[str] = []
     languages: list[Language] = []
+    clears: list[str] = []
 
     @field_validator("any", "none")
     @classmethod
@@ -91,6 +97,8 @@ class RuleSpec(BaseModel):
     def _something_to_match(self) -> RuleSpec:
         if not self.any and not self.regex:
             raise ValueError("needs at least one `any` term or `regex`")
+        if self.clears and self.category != ALL_CLEAR:
+            raise ValueError(f"`clears` belongs to rules of category {ALL_CLEAR}")
         return self
 
     def compile(self, vocabulary: Vocabulary) -> Rule:
@@ -108,6 +116,7 @@ class RuleSpec(BaseModel):
             channels=frozenset(str(c).lower() for c in self.channels),
             tags=frozenset(self.tags),
             languages=frozenset(self.languages),
+            clears=frozenset(self.clears),
         )
 
 
@@ -162,3 +171,42 @@ def load_rules(path: Path) -> Engine:
     if not specs:
         raise ConfigError(f"{path}: no enabled [[rule]] tables; copy the default pack from config/rules.toml")
     return build_engine(specs, str(path))
+
+
+class RulesReloader:
+    """Swaps in a changed rules file while the service runs (SIGHUP, or the file's mtime changing).
+
+    A file that fails to load leaves the running rules in place; the error is logged, line by line,
+    and the next change is tried again.
+    """
+
+    def __init__(self, path: Path, apply: Callable[[Engine], None], interval: float = 5.0) -> None:
+        self.path = path
+        self.apply = apply
+        self.interval = interval
+        self._mtime = self._stat()
+        self._lock = asyncio.Lock()
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
+    async def reload(self, reason: str) -> bool:
+        async with self._lock:
+            self._mtime = self._stat()
+            try:
+                engine = await asyncio.to_thread(load_rules, self.path)
+            except ConfigError as exc:
+                log.error("rules.reload_failed", path=str(self.path), reason=reason, errors=list(exc.lines))
+                return False
+            self.apply(engine)
+            log.info("rules.reloaded", path=str(self.path), reason=reason, rules=len(engine.rules))
+            return True
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self._stat() != self._mtime:
+                await self.reload("file changed")

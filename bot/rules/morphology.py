@@ -56,28 +56,72 @@ def is_known(word: str) -> bool:
     return any(_analyzer(lang).word_is_known(word) for lang in languages_of(word))
 
 
-@lru_cache(maxsize=65536)
-def forms(word: str) -> frozenset[str]:
-    """Every normalized surface form of a (normalized, Cyrillic) term word.
+# Derivations an analyst means by one word: "эвакуация" also means "эвакуируйтесь". Suffix pairs
+# rather than shared prefixes, which would drag "эвакуатор" (a tow truck) into evacuation.
+_DERIVATIONS = {
+    "ru": (
+        ("ация", ("ировать", "ироваться", "овать", "оваться")),
+        ("яция", ("ировать", "ироваться")),
+        ("ировать", ("ация",)),
+        ("ироваться", ("ация",)),
+        ("овать", ("ация",)),
+        ("оваться", ("ация",)),
+    ),
+    "uk": (
+        ("ація", ("ювати", "юватися", "увати", "уватися")),
+        ("ювати", ("ація",)),
+        ("юватися", ("ація",)),
+        ("увати", ("ація",)),
+        ("уватися", ("ація",)),
+    ),
+}
 
-    A word given in dictionary form expands to the lexemes of that lemma only ("стать" does not drag
-    in "сталь"); an unknown word expands only if pymorphy's guess keeps it as its own lemma ("шахед" →
-    шахеды, but "бпла" stays literal rather than becoming a verb).
+
+def derived(lemma: str, lang: str) -> list[str]:
+    """Dictionary lemmas derived from `lemma` by the suffix pairs above."""
+    analyzer = _analyzer(lang)
+    found = []
+    for suffix, replacements in _DERIVATIONS[lang]:
+        if lemma.endswith(suffix):
+            base = lemma[: -len(suffix)]
+            for replacement in replacements:
+                candidate = base + replacement
+                if analyzer.word_is_known(candidate) and any(
+                    p.normal_form == candidate for p in analyzer.parse(candidate)
+                ):
+                    found.append(candidate)
+    return found
+
+
+def _lexemes(analyzer: Any, word: str) -> list[Any]:
+    """Parses whose lexemes a term word stands for.
+
+    A word given in dictionary form stands for that lemma only ("стать" does not drag in "сталь");
+    an unknown word expands only if pymorphy's guess keeps it as its own lemma ("шахед" → шахеды),
+    and stays literal otherwise ("бпла" rather than a guessed verb).
     """
+    parses = analyzer.parse(word)
+    if not parses:
+        return []
+    if analyzer.word_is_known(word):
+        return [p for p in parses if normalize_word(p.normal_form) == word] or parses[:1]
+    top = parses[0]
+    own = normalize_word(top.normal_form) == word and top.tag.POS in _OPEN_CLASSES
+    return [top] if own else []
+
+
+@lru_cache(maxsize=65536)
+def forms(word: str, *, derive: bool = True) -> frozenset[str]:
+    """Every normalized surface form of a (normalized, Cyrillic) term word, derivations included."""
     found = {word}
     for lang in languages_of(word):
         analyzer = _analyzer(lang)
-        parses = analyzer.parse(word)
-        if not parses:
-            continue
-        if analyzer.word_is_known(word):
-            chosen = [p for p in parses if normalize_word(p.normal_form) == word] or parses[:1]
-        else:
-            top = parses[0]
-            own = normalize_word(top.normal_form) == word and top.tag.POS in _OPEN_CLASSES
-            chosen = [top] if own else []
-        for parse in chosen:
+        for parse in _lexemes(analyzer, word):
             found.update(normalize_word(form.word) for form in parse.lexeme)
+            if derive:
+                for lemma in derived(parse.normal_form, lang):
+                    for related in _lexemes(analyzer, lemma):
+                        found.update(normalize_word(form.word) for form in related.lexeme)
     return frozenset(found)
 
 

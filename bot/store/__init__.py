@@ -34,6 +34,7 @@ class Outcome(StrEnum):
 class AlertRecord:
     id: str
     created_at: datetime
+    date: datetime
     channel_id: int
     message_id: int
     category: str
@@ -74,6 +75,12 @@ class WriteTx(Protocol):
     def add_alerts(self, alerts: Sequence[AlertRecord], destinations: Sequence[str]) -> list[str]:
         """Insert alerts not raised before (by id or by post and category); return the ids inserted."""
         ...
+
+    def open_alert(self, channel_id: int, categories: Sequence[str], since: datetime) -> Mapping[str, Any] | None:
+        """The channel's latest alarm of these categories (any, if empty) since then and not cleared yet."""
+        ...
+
+    def clear_alert(self, alert_id: str, by: str) -> None: ...
 
     def set_cursor(self, source: str, value: str) -> None: ...
 

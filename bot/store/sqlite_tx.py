@@ -396,11 +396,12 @@ class SQLiteTx:
         deliveries: list[tuple[str, int]] = []
         for alert in alerts:
             row = self._conn.execute(
-                "INSERT INTO alerts (id, created_at, channel_id, message_id, category, severity, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
+                "INSERT INTO alerts (id, created_at, date, channel_id, message_id, category, severity, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
                 (
                     alert.id,
                     stamp(alert.created_at),
+                    iso(alert.date),
                     alert.channel_id,
                     alert.message_id,
                     alert.category,
@@ -417,6 +418,21 @@ class SQLiteTx:
                 "INSERT OR IGNORE INTO deliveries (destination, alert_seq) VALUES (?, ?)", deliveries
             )
         return inserted
+
+    def open_alert(self, channel_id: int, categories: Sequence[str], since: datetime) -> dict[str, Any] | None:
+        marks = ",".join("?" * len(categories))
+        wanted = f"category IN ({marks})" if categories else "category <> 'all_clear'"
+        row = self._conn.execute(
+            f"SELECT id, category, date, message_id FROM alerts WHERE channel_id = ? AND {wanted}"
+            " AND cleared_by IS NULL AND date >= ? ORDER BY seq DESC LIMIT 1",
+            (channel_id, *categories, iso(since)),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "category": row[1], "date": row[2], "message_id": row[3]}
+
+    def clear_alert(self, alert_id: str, by: str) -> None:
+        self._conn.execute("UPDATE alerts SET cleared_by = ? WHERE id = ? AND cleared_by IS NULL", (by, alert_id))
 
     def set_cursor(self, source: str, value: str) -> None:
         self._conn.execute(

@@ -81,13 +81,16 @@ CREATE TABLE alerts (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     id         TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL,
+    date       TEXT NOT NULL,                   -- the post's date: what "open" and "recent" are measured in
     channel_id INTEGER NOT NULL,
     message_id INTEGER NOT NULL,
     category   TEXT NOT NULL,
     severity   TEXT NOT NULL,
+    cleared_by TEXT,                            -- id of the all-clear that ended it
     payload    TEXT NOT NULL,                   -- the alert object as written to alerts.jsonl
     UNIQUE (channel_id, message_id, category)
 );
+CREATE INDEX alerts_channel ON alerts (channel_id, seq);
 
 CREATE TABLE deliveries (
     destination     TEXT NOT NULL,
