@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from bot.rules.normalize import (
     FOLDED_WORD_RE,
     WORD_RE,
     Token,
+    blank_links,
     detect_language,
     fold_mixed_words,
     fold_text,
@@ -43,7 +44,8 @@ _NO_IDS: frozenset[int] = frozenset()
 _STOP_WORDS_TEXT = """
 в во на с со к ко по из от до за для о об обо у и а но не ни же ли бы что как это там тут где при про через
 над под без между перед после уже еще все так его ее их он она они мы вы ты я быть
-і й та з зі із від під між після що як це де вже бути
+тот этот весь свой который такой один сам себя мой наш ваш чей кто где когда
+і й та з зі із від під між після що як це де вже бути той цей свій який такий його її їх він вона вони
 the a an of in on to at for by with from and or not is are was were be been being it its this that as into
 out up down over under near
 """
@@ -183,10 +185,11 @@ class Vocabulary:
 def selectivity(word: str) -> int:
     """How rarely a word is likely to occur: what a phrase's anchor is chosen by.
 
-    Words outside the dictionaries (БПЛА, ДРГ, КАБ, names) are the rarest; then longer words; stop
-    words never anchor.
+    Words outside the dictionaries (БПЛА, ДРГ, КАБ, names) are the rarest; then longer words. Stop
+    words and words of one or two letters ("де" of "Сен-Жан-де-Люз") are never required in pass 1:
+    as substrings they occur inside half the words of any text.
     """
-    if word in STOP_WORDS:
+    if word in STOP_WORDS or len(word) <= 2:
         return 0
     if not word.isdigit() and not is_latin(word) and not is_known(word.rstrip("*")):
         return 100 + len(word)
@@ -196,28 +199,52 @@ def selectivity(word: str) -> int:
 _FORM, _PREFIX, _ENGLISH = 0, 1, 2
 
 
-def _word_automaton(vocabulary: Vocabulary, wanted: set[int]) -> Any:
+class _IdSets:
+    """One frozenset object per distinct set of word ids: most of 70,000 forms share a handful."""
+
+    def __init__(self) -> None:
+        self.sets: list[frozenset[int]] = []
+        self._index: dict[frozenset[int], int] = {}
+
+    def index(self, ids: Iterable[int]) -> int:
+        key = frozenset(ids)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.sets)
+            self.sets.append(key)
+        return found
+
+    def shared(self, ids: Iterable[int]) -> frozenset[int]:
+        return self.sets[self.index(ids)]
+
+
+def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) -> Any:
     """Aho-Corasick automaton of every form of the `wanted` words: pass 1 in one C-speed scan.
 
-    Values are (kind, length, word ids): a form must be a whole word; a prefix must start one; an
-    English key is the part of a word its stem shares, confirmed by stemming the word found.
+    Each key's value is one int (a tuple per key costs 70 bytes more, times 70,000 keys): the key's
+    kind, its length, and which set of word ids it stands for. A form must be a whole word, a prefix
+    must start one, an English key is the part of a word its stem shares, confirmed by stemming.
     """
     automaton = ahocorasick.Automaton()
+
+    def add(key: str, kind: int, ids: Iterable[int]) -> None:
+        automaton.add_word(key, (id_sets.index(ids) << 10) | (min(len(key), 255) << 2) | kind)
+
     for form, ids in vocabulary.by_form.items():
         if ids & wanted:
-            automaton.add_word(form, (_FORM, len(form), frozenset(ids & wanted)))
+            add(form, _FORM, ids & wanted)
     for prefix, word_id in vocabulary.prefixes.items():
         if word_id in wanted:
-            automaton.add_word(prefix, (_PREFIX, len(prefix), frozenset((word_id,))))
-    english: dict[str, set[int]] = defaultdict(set)
+            add(prefix, _PREFIX, (word_id,))
+    english: set[str] = set()
     for (kind, word), word_id in vocabulary.ids.items():
         if kind == "en" and word_id in wanted:
             stem = english_key(word).removeprefix("en:")
-            english[os.path.commonprefix([stem, word]) or word].add(word_id)  # noqa: RUF071 (a character prefix)
+            english.add(os.path.commonprefix([stem, word]) or word)  # noqa: RUF071 (a character prefix)
     for key in english:
-        automaton.add_word(key, (_ENGLISH, len(key), _NO_IDS))
+        add(key, _ENGLISH, ())
     if not len(automaton):
-        automaton.add_word("\x00", (_FORM, 1, _NO_IDS))  # an automaton must hold a word; this one never occurs
+        add("\x00", _FORM, ())  # an automaton must hold a word; this one never occurs
     automaton.make_automaton()
     return automaton
 
@@ -242,8 +269,9 @@ class Engine:
         self.rules = tuple(rules)
         self.source = source
         self._rules_by_id = {rule.id: rule for rule in self.rules}
-        self._by_form = {form: frozenset(ids) for form, ids in vocabulary.by_form.items()}
-        self._by_english = {key: frozenset(ids) for key, ids in vocabulary.by_english.items()}
+        self._id_sets = _IdSets()
+        self._by_form = {form: self._id_sets.shared(ids) for form, ids in vocabulary.by_form.items()}
+        self._by_english = {key: self._id_sets.shared(ids) for key, ids in vocabulary.by_english.items()}
         self._prefixes = tuple(vocabulary.prefixes.items())
         self._prefix_starts = tuple(vocabulary.prefixes)
         self._anchor_rules: dict[int, list[int]] = defaultdict(list)
@@ -258,7 +286,7 @@ class Engine:
                 needed = frozenset(w for w in term.words if vocabulary.selectivity[w]) or frozenset(term.words)
                 for word in needed:
                     self._needs[word].append(needed)
-        self._automaton = _word_automaton(vocabulary, set(self._needs))
+        self._automaton = _word_automaton(vocabulary, set(self._needs), self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         patterns = [p.pattern for r in self.rules for p in r.regex]
         self._any_regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
@@ -303,11 +331,14 @@ class Engine:
             return True
         size = len(folded)
         present: set[int] = set()
-        for end, (kind, length, ids) in self._automaton.iter(folded):
+        id_sets = self._id_sets.sets
+        for end, value in self._automaton.iter(folded):
+            kind, length = value & 3, (value >> 2) & 255
             start = end - length + 1
             if start and folded[start - 1].isalnum():
                 continue
             after = end + 1
+            ids = id_sets[value >> 10]
             if kind == _FORM:
                 if after < size and folded[after].isalnum():
                     continue
@@ -336,9 +367,15 @@ class Engine:
         text = doc.text
         if not text:
             return []
-        folded = fold_mixed_words(fold_text(split_hashtags(text)))
+        split = split_hashtags(text)
+        folded, aligned = fold_text(split)
+        folded = fold_mixed_words(folded)  # letter for letter: alignment holds
         if not self._worth_a_look(text, folded):
             return []
+        if aligned and split == text:
+            # The folded text's offsets are the original's: its words, with offsets, are the answer.
+            words = list(FOLDED_WORD_RE.finditer(blank_links(folded)))
+            return self._evaluate(doc, self._all_ids([w.group() for w in words]), [w.span() for w in words])
         if not self._evaluate(doc, self._all_ids(FOLDED_WORD_RE.findall(folded)), None):
             return []
         exact = tokenize(text)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.errors import ConfigError
 from bot.logging import get_logger
 from bot.rules.engine import ALL_CLEAR, SEVERITIES, Engine, Rule, Term, Vocabulary, term_words
+from bot.rules.morphology import release_build_memory
 from bot.settings import format_validation_error, parse_username, read_toml
 
 log = get_logger("tgmon.rules")
@@ -162,7 +163,9 @@ def parse_rules(raw: dict[str, Any], where: str) -> list[RuleSpec]:
 
 def build_engine(specs: list[RuleSpec], source: str = "") -> Engine:
     vocabulary = Vocabulary()
-    return Engine([spec.compile(vocabulary) for spec in specs], vocabulary, source)
+    engine = Engine([spec.compile(vocabulary) for spec in specs], vocabulary, source)
+    release_build_memory()
+    return engine
 
 
 def load_rules(path: Path) -> Engine:

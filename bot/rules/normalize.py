@@ -22,7 +22,8 @@ FOLDED_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _NEEDS_DROP = re.compile(f"[{_INVISIBLE}{_MARKS}]")
 # Characters NFKC would change that are common in posts and never part of a word: replaced by
 # plain equivalents first, so the full NFKC pass runs only on texts that need it for their words.
-_HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "..."), ("№", "N"))
+# Each is one character for one, so offsets into the folded text stay offsets into the original.
+_HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "."), ("№", "N"))
 URL_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+|\b[\w.-]+\.(?:com|org|net|ru|ua|me|io)(?:/\S*)?", re.I)
 MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
 HASHTAG_RE = re.compile(r"#([^\W_]\w*)")
@@ -86,20 +87,34 @@ def _blank(match: re.Match[str]) -> str:
     return " " * len(match.group())
 
 
-def fold_text(text: str) -> str:
-    """A whole text normalized as `normalize_word` does each word, bar mixed-script folding.
+def fold_text(text: str) -> tuple[str, bool]:
+    """A whole text normalized as `normalize_word` does each word, bar mixed-script folding; and
+    whether each character stayed where it was (then the folded text's offsets are the original's).
 
     Each step is skipped when a quick check says it would change nothing: on typical posts the
     checks cost a few microseconds and the full NFKC or translate passes tens.
     """
+    aligned = True
     if not text.isascii():
         for old, new in _HARMLESS:
             if old in text:
                 text = text.replace(old, new)
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-    folded = text.casefold().replace("ё", "е").replace("’", "'").replace("ʼ", "'").replace("`", "'")
-    return folded.translate(DROP_TABLE) if _NEEDS_DROP.search(folded) else folded
+            aligned = False
+    folded = text.casefold()
+    aligned = aligned and len(folded) == len(text)  # casefolding only ever lengthens ("ß" → "ss")
+    folded = folded.replace("ё", "е").replace("’", "'").replace("ʼ", "'").replace("`", "'")
+    if _NEEDS_DROP.search(folded):
+        return folded.translate(DROP_TABLE), False
+    return folded, aligned
+
+
+def blank_links(text: str) -> str:
+    """URLs and @mentions turned into spaces of the same length: no words there, offsets intact."""
+    if "." in text or "@" in text:
+        return MENTION_RE.sub(_blank, URL_RE.sub(_blank, text))
+    return text
 
 
 # A Latin letter with a Cyrillic one on either side. Led by `[a-z]`, so the regex engine skips
@@ -132,11 +147,8 @@ def split_hashtags(text: str) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Word tokens with original offsets; URLs and @mentions skipped, hashtags split into words."""
-    if "." in text or "@" in text:
-        # Blanked to the same length, so offsets still point into the original text.
-        text = MENTION_RE.sub(_blank, URL_RE.sub(_blank, text))
     tokens = []
-    for match in WORD_RE.finditer(text):
+    for match in WORD_RE.finditer(blank_links(text)):
         start, end = match.span()
         raw = match.group()
         if start and text[start - 1] == "#" and not raw.islower():

@@ -1,0 +1,192 @@
+"""Rule engine benchmark: the default pack plus generated rules, over the real corpus, on one core.
+
+- tgmon: the engine compiled from config/rules.toml plus N generated rules (watchlists of names
+  and places, and phrases of generic words, with exclusions: see `generated_rules`), at N = 10 and
+  N = 1,000.
+  Throughput should barely depend on N: the engine indexes words, it does not loop over rules.
+- naive: one compiled case-insensitive regex per rule term, all run over every post (measured on a
+  sample: it is slow).
+
+Each engine is built and measured in its own process, so its peak RSS (dictionaries included) is
+its own. Prints its figures, then one JSON object on the last line.
+
+    .venv/bin/python bench/rules.py [--extra 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CATEGORIES = ("air_raid", "missile", "uav", "shelling", "evacuation", "incursion", "custom_watch")
+
+
+def corpus() -> list[dict[str, object]]:
+    files = sorted(DATA.glob("*.jsonl"))
+    if not files:
+        sys.exit(f"no corpus: {DATA} has no .jsonl files (this bench needs ../shared/data beside the repo)")
+    return [json.loads(line) for path in files for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def generated_rules(count: int, seed: int = 7) -> str:
+    """`count` rules as analysts add them, as TOML: watchlists and phrases.
+
+    Single-word terms are proper names (places, people, organisations: pymorphy's Geox, Name, Surn,
+    Orgn lemmas); generic words appear only inside 2-3 word phrases. Lemmas are drawn from random
+    two-letter prefixes of the Russian and Ukrainian dictionaries, so every part of the alphabet is
+    represented.
+    """
+    import pymorphy3
+
+    rng = random.Random(seed)
+    pools: list[tuple[list[str], list[str]]] = []
+    for lang, alphabet in (("ru", "абвгдежзиклмнопрстуфхцчшэюя"), ("uk", "абвгдежзиклмнопрстуфхцчшюяєі")):
+        analyzer = pymorphy3.MorphAnalyzer(lang=lang)
+        names: set[str] = set()
+        words: set[str] = set()
+        for _ in range(1500):
+            prefix = rng.choice(alphabet) + rng.choice(alphabet)
+            for index, (_word, tag, normal_form, *_) in enumerate(analyzer.iter_known_word_parses(prefix)):
+                if index >= 40:
+                    break
+                if len(normal_form) <= 4:
+                    continue
+                if {"Geox", "Name", "Surn", "Orgn"} & set(tag.grammemes):
+                    names.add(normal_form)
+                elif tag.POS in ("NOUN", "VERB", "INFN", "ADJF"):
+                    words.add(normal_form)
+        pools.append((sorted(names), sorted(words)))
+    every_name = sorted({name for names, _ in pools for name in names})
+    pools = [(names if len(names) >= 300 else every_name, words) for names, words in pools]
+    out = []
+    for index in range(count):
+        names, words = pools[index % 2]
+        terms = [
+            rng.choice(names) if rng.random() < 0.5 else " ".join(rng.sample(words, rng.choice((2, 2, 3))))
+            for _ in range(rng.randint(2, 4))
+        ]
+        none = [rng.choice(words) for _ in range(rng.randint(0, 2))]
+        out.append(
+            f'[[rule]]\nid = "generated-{index}"\ncategory = "{rng.choice(CATEGORIES)}"\nseverity = "medium"\n'
+            f"near = {rng.choice((0, 1, 2))}\nany = {json.dumps(terms, ensure_ascii=False)}\n"
+            f"none = {json.dumps(none, ensure_ascii=False)}\n"
+        )
+    return "\n".join(out)
+
+
+def measure(pack_path: Path, repeats: int) -> dict[str, float]:
+    """In this process: build the engine, match the corpus `repeats` times, report rate and RSS."""
+    import resource
+
+    from bot.rules.engine import Document
+    from bot.rules.loader import load_rules
+
+    started = time.perf_counter()
+    engine = load_rules(pack_path)
+    build_s = time.perf_counter() - started
+    with open("/proc/self/statm") as statm:  # resident now: the loaded engine, dictionaries included
+        engine_rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    docs = [Document(str(p["text"]), int(str(p["channel_id"]))) for p in corpus()]
+    matched = sum(1 for doc in docs if engine.match(doc))  # warm-up pass: caches as in a running service
+    started = time.process_time()
+    for _ in range(repeats):
+        for doc in docs:
+            engine.match(doc)
+    cpu = time.process_time() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rules": len(engine.rules),
+        "posts_per_s": repeats * len(docs) / cpu,
+        "build_s": build_s,
+        "engine_rss_mb": engine_rss,
+        "rss_mb": rss,
+        "matched": matched,
+    }
+
+
+def naive(pack_path: Path, sample: int) -> dict[str, float]:
+    rules = tomllib.loads(pack_path.read_text(encoding="utf-8"))["rule"]
+    patterns = [re.compile(re.escape(t), re.IGNORECASE) for r in rules for t in r.get("any", [])]
+    texts = [str(p["text"]) for p in corpus()][:sample]
+    started = time.process_time()
+    for text in texts:
+        for pattern in patterns:
+            pattern.search(text)
+    cpu = time.process_time() - started
+    return {"patterns": len(patterns), "posts_per_s": len(texts) / cpu}
+
+
+def write_pack(extra: int, folder: Path) -> Path:
+    """The default pack plus `extra` generated rules, as a rules file the measured process loads."""
+    path = folder / f"rules-{extra}.toml"
+    default = (ROOT / "config" / "rules.toml").read_text(encoding="utf-8")
+    path.write_text(default + "\n" + generated_rules(extra), encoding="utf-8")
+    return path
+
+
+def child(kind: str, pack: Path, arg: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", kind, "--pack", str(pack), "--arg", str(arg)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--extra", type=int, default=1000, help="generated rules on top of the default pack")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the corpus per measurement")
+    parser.add_argument("--child", choices=("engine", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--pack", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--arg", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "engine":
+        print(json.dumps(measure(args.pack, args.arg)))
+        return
+    if args.child == "naive":
+        print(json.dumps(naive(args.pack, args.arg)))
+        return
+
+    posts = len(corpus())
+    print(f"corpus: {posts:,} real posts")
+    folder = Path(tempfile.mkdtemp(prefix="tgmon-rules-bench-"))
+    small_pack, large_pack = write_pack(10, folder), write_pack(args.extra, folder)
+    small = child("engine", small_pack, args.repeats)
+    print(f"tgmon, default pack + 10 rules:    {small['posts_per_s']:,.0f} posts/s ({small['rules']:.0f} rules)")
+    large = child("engine", large_pack, args.repeats)
+    print(
+        f"tgmon, default pack + {args.extra} rules: {large['posts_per_s']:,.0f} posts/s ({large['rules']:.0f} rules,"
+        f" built in {large['build_s']:.1f} s, engine loaded {large['engine_rss_mb']:.0f} MB RSS,"
+        f" {large['rss_mb']:.0f} MB peak with the corpus in memory)"
+    )
+    slow = child("naive", large_pack, 1000)
+    shutil.rmtree(folder)
+    print(f"naive, one regex per term:         {slow['posts_per_s']:,.0f} posts/s ({slow['patterns']:.0f} regexes)")
+    result = {
+        "posts": posts,
+        "rules": int(large["rules"]),
+        "posts_per_s": round(large["posts_per_s"]),
+        "posts_per_s_10_extra": round(small["posts_per_s"]),
+        "baseline_posts_per_s": round(slow["posts_per_s"]),
+        "ratio": round(large["posts_per_s"] / slow["posts_per_s"], 1),
+        "scaling_1000_vs_10": round(large["posts_per_s"] / small["posts_per_s"], 2),
+        "engine_rss_mb": round(large["engine_rss_mb"]),
+        "peak_rss_mb": round(large["rss_mb"]),
+        "build_s": round(large["build_s"], 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
