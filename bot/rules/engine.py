@@ -93,9 +93,19 @@ NO_MATCH = Verdict()
 
 
 def verdict(matches: Sequence[Match]) -> Verdict:
-    """Top category by severity (rule order breaks ties); an all-clear counts only when nothing alarms."""
+    """Top category by severity (rule order breaks ties); an all-clear counts only when nothing alarms.
+
+    Alarm words that overlap an all-clear phrase are that all-clear's ("отбой [воздушной тревоги]",
+    "[опасность атаки БПЛА] отменена", "отбой [опасности БПЛА]"): they are dropped rather than
+    counted as an alarm.
+    """
     if not matches:
         return NO_MATCH
+    cleared = [(m.start, m.end) for m in matches if m.category == ALL_CLEAR]
+    if cleared:
+        matches = [
+            m for m in matches if m.category == ALL_CLEAR or not any(m.start < b and a < m.end for a, b in cleared)
+        ]
     alarms = [m for m in matches if m.category != ALL_CLEAR]
     pool = alarms or list(matches)
     top = max(pool, key=lambda m: SEVERITY_RANK[m.severity])
@@ -154,11 +164,15 @@ class Vocabulary:
     prefixes: dict[str, int] = field(default_factory=dict)
 
     def word(self, normalized: str) -> int:
-        """Id of a term word: `word`, `word*` (a prefix) or `=word` (this lemma only, no derivations)."""
+        """Id of a term word: `word`, `word*` (a prefix), `=word` (this lemma only, no derivations)
+        or `"word` (this very form: from a term in double quotes)."""
+        literal = normalized.startswith('"')
         exact = normalized.startswith("=")
-        stem = normalized.removeprefix("=").rstrip("*")
+        stem = normalized.lstrip('="').rstrip("*")
         if normalized.endswith("*"):
             kind = "prefix"
+        elif literal:
+            kind = "literal"
         elif is_latin(stem) and not stem.isdigit():
             kind = "en"
         else:
@@ -172,6 +186,8 @@ class Vocabulary:
             self.prefixes[stem] = word_id
         elif kind == "en":
             self.by_english[english_key(stem)].add(word_id)
+        elif kind == "literal":
+            self.by_form[stem].add(word_id)
         else:
             for form in forms(stem, derive=not exact) if not stem.isdigit() else (stem,):
                 self.by_form[form].add(word_id)
@@ -189,6 +205,7 @@ def selectivity(word: str) -> int:
     words and words of one or two letters ("де" of "Сен-Жан-де-Люз") are never required in pass 1:
     as substrings they occur inside half the words of any text.
     """
+    word = word.lstrip('="')
     if word in STOP_WORDS or len(word) <= 2:
         return 0
     if not word.isdigit() and not is_latin(word) and not is_known(word.rstrip("*")):
@@ -250,7 +267,10 @@ def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) 
 
 
 def term_words(text: str) -> list[str]:
-    """A term's words as the tokenizer sees them; a trailing `*` marks a prefix, a leading `=` an exact lemma."""
+    """A term's words as the tokenizer sees them; a trailing `*` marks a prefix, a leading `=` an exact
+    lemma, and a whole term in double quotes (`'"продолжалась"'`) these exact word forms."""
+    if len(text) > 1 and text.startswith('"') and text.endswith('"'):
+        return ['"' + normalize_word(m.group()) for m in WORD_RE.finditer(text)]
     words = []
     for match in WORD_RE.finditer(text):
         word = normalize_word(match.group())

@@ -16,8 +16,8 @@ from bot.rules.morphology import english_key, is_known, is_latin
 
 
 def _word_problems(word: str, *, alone: bool) -> str | None:
-    bare = word.lstrip("=").rstrip("*")
-    if word.endswith("*") or bare.isdigit():
+    bare = word.lstrip('="').rstrip("*")
+    if word.endswith("*") or word.startswith('"') or bare.isdigit():
         return None
     if is_latin(bare):
         stem = english_key(bare).removeprefix("en:")
@@ -36,26 +36,23 @@ def lint(specs: list[RuleSpec], where: str) -> list[str]:
     for index, spec in enumerate(specs):
         label = f"{where}: rule[{index}] ({spec.id})"
         any_words = {tuple(term_words(t)) for t in spec.any}
-        for field, terms in (("any", spec.any), ("none", spec.none)):
-            for position, term in enumerate(terms):
-                words = term_words(term)
-                if all(w.lstrip("=").rstrip("*") in STOP_WORDS for w in words):
-                    warnings.append(
-                        f"{label}.{field}[{position}]: {term!r} has only common words; it matches everywhere"
-                    )
-                for word in words:
-                    problem = _word_problems(word, alone=len(words) == 1)
-                    if problem:
-                        warnings.append(f"{label}.{field}[{position}]: {problem}")
-                if field == "any":
-                    key = (spec.category, tuple(words))
-                    if key in seen_terms:
-                        warnings.append(f"{label}.any[{position}]: {term!r} repeats a term of {seen_terms[key]}")
-                    seen_terms.setdefault(key, f"rule {spec.id}")
-                elif tuple(words) in any_words:
-                    warnings.append(
-                        f"{label}.none[{position}]: {term!r} is also an `any` term: the rule cannot fire on it"
-                    )
+        # What a trigger word cannot match costs recall silently; an exclusion word no dictionary
+        # knows just matches as written, which is usually what its author meant.
+        for position, term in enumerate(spec.any):
+            words = term_words(term)
+            if all(w.lstrip('="').rstrip("*") in STOP_WORDS for w in words):
+                warnings.append(f"{label}.any[{position}]: {term!r} has only common words; it matches everywhere")
+            for word in words:
+                problem = _word_problems(word, alone=len(words) == 1)
+                if problem:
+                    warnings.append(f"{label}.any[{position}]: {problem}")
+            key = (spec.category, tuple(words))
+            if key in seen_terms:
+                warnings.append(f"{label}.any[{position}]: {term!r} repeats a term of {seen_terms[key]}")
+            seen_terms.setdefault(key, f"rule {spec.id}")
+        for position, term in enumerate(spec.none):
+            if tuple(term_words(term)) in any_words:
+                warnings.append(f"{label}.none[{position}]: {term!r} is also an `any` term: the rule cannot fire on it")
         for position, pattern in enumerate(spec.regex):
             if re.compile(pattern, re.IGNORECASE).search(""):
                 warnings.append(

@@ -32,7 +32,7 @@ def _check_term(term: str) -> str:
     words = term_words(term)
     if not words:
         raise ValueError(f"a word or phrase (got {term!r}, which has no letters or digits)")
-    short = [w for w in words if w.endswith("*") and len(w.lstrip("=")) - 1 < _MIN_PREFIX]
+    short = [w for w in words if w.endswith("*") and len(w.lstrip('="')) - 1 < _MIN_PREFIX]
     if short:
         raise ValueError(f"a prefix of at least {_MIN_PREFIX} letters before * (got {term!r})")
     return term
@@ -103,8 +103,8 @@ class RuleSpec(BaseModel):
         return self
 
     def compile(self, vocabulary: Vocabulary) -> Rule:
-        def term(text: str) -> Term:
-            return vocabulary.term(text, self.near)
+        def term(text: str, near: int = self.near) -> Term:
+            return vocabulary.term(text, near)
 
         return Rule(
             id=self.id,
@@ -112,7 +112,7 @@ class RuleSpec(BaseModel):
             severity=self.severity,
             any=tuple(term(t) for t in self.any),
             all=tuple(tuple(term(t) for t in ([g] if isinstance(g, str) else g)) for g in self.all),
-            none=tuple(term(t) for t in self.none),
+            none=tuple(term(t, 0) for t in self.none),  # exclusions are fixed expressions: words adjacent
             regex=tuple(re.compile(p, re.IGNORECASE) for p in self.regex),
             channels=frozenset(str(c).lower() for c in self.channels),
             tags=frozenset(self.tags),
@@ -124,7 +124,53 @@ class RuleSpec(BaseModel):
 class RulesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    lists: dict[str, list[str]] = {}
     rule: list[RuleSpec] = []
+
+
+_LIST_FIELDS = ("any", "all", "none")
+
+
+def expand_lists(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """`"@name"` in any/all/none stands for the terms of `[lists] name = [...]`.
+
+    In `any` and `none` the list's terms join the others; in `all` the list is one condition that
+    any of its terms satisfies. Shared vocabularies (drills, aftermath) are written once.
+    """
+    lists = raw.get("lists", {})
+    rules = raw.get("rule")
+    if not isinstance(lists, dict) or not isinstance(rules, list):
+        return raw
+    problems = []
+    expanded_rules = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            expanded_rules.append(rule)
+            continue
+        rule = dict(rule)
+        for field in _LIST_FIELDS:
+            items = rule.get(field)
+            if not isinstance(items, list):
+                continue
+            out: list[Any] = []
+            for position, item in enumerate(items):
+                if isinstance(item, str) and item.startswith("@"):
+                    terms = lists.get(item[1:])
+                    if not isinstance(terms, list):
+                        label = _rule_label(raw, ("rule", index))
+                        problems.append(
+                            f"{where}: rule[{index}]{label}.{field}[{position}]: unknown list {item!r}"
+                            f" (define it under [lists]: {item[1:]} = [...])"
+                        )
+                        continue
+                    out.extend([terms] if field == "all" else terms)
+                else:
+                    out.append(item)
+            rule[field] = out
+        expanded_rules.append(rule)
+    if problems:
+        raise ConfigError(*problems)
+    return {**raw, "rule": expanded_rules}
 
 
 def _rule_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
@@ -139,6 +185,7 @@ def _rule_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 
 
 def parse_rules(raw: dict[str, Any], where: str) -> list[RuleSpec]:
+    raw = expand_lists(raw, where)
     try:
         parsed = RulesFile.model_validate(raw)
     except ValidationError as exc:
