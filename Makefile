@@ -34,6 +34,7 @@ run: $(STAMP)
 	$(BIN)/tgmon run
 
 bench: $(STAMP)
+	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/ingest.py
 
 clean:
