@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 
@@ -29,6 +29,7 @@ from bot.rules.normalize import (
     detect_language,
     fold_mixed_words,
     fold_text,
+    mixed_pairs,
     normalize_word,
     split_hashtags,
     tokenize,
@@ -112,7 +113,7 @@ def verdict(matches: Sequence[Match]) -> Verdict:
     return Verdict(tuple(matches), top.category, top.severity, bool(alarms), not alarms)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: a term is looked up by hash many times a post
 class Term:
     """A word or phrase: word ids in order, each next word at most `near` words after the last.
 
@@ -201,19 +202,32 @@ class Vocabulary:
 def selectivity(word: str) -> int:
     """How rarely a word is likely to occur: what a phrase's anchor is chosen by.
 
-    Words outside the dictionaries (БПЛА, ДРГ, КАБ, names) are the rarest; then longer words. Stop
-    words and words of one or two letters ("де" of "Сен-Жан-де-Люз") are never required in pass 1:
-    as substrings they occur inside half the words of any text.
+    Words outside the dictionaries (БПЛА, ДРГ, КАБ, names) are the rarest; then longer words; words
+    of one or two letters ("КР", "де" of "Сен-Жан-де-Люз") the least. Stop words are never required.
     """
     word = word.lstrip('="')
-    if word in STOP_WORDS or len(word) <= 2:
+    if word in STOP_WORDS:
         return 0
+    if len(word) <= 2:
+        return 1
     if not word.isdigit() and not is_latin(word) and not is_known(word.rstrip("*")):
         return 100 + len(word)
     return len(word)
 
 
-_FORM, _PREFIX, _ENGLISH = 0, 1, 2
+_FORM, _PREFIX, _ENGLISH, _MIXED = 0, 1, 2, 3
+_SHORT = 2
+_WORD_STARTS = (" ", "\n")
+
+
+class _Requirement(NamedTuple):
+    """What pass 1 must see for a term to be possible: its words, and a word of each `all` condition."""
+
+    words: frozenset[int]
+    groups: tuple[frozenset[int], ...]
+
+    def met(self, present: set[int]) -> bool:
+        return self.words <= present and all(not group.isdisjoint(present) for group in self.groups)
 
 
 class _IdSets:
@@ -249,7 +263,12 @@ def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) 
 
     for form, ids in vocabulary.by_form.items():
         if ids & wanted:
-            add(form, _FORM, ids & wanted)
+            if len(form) <= _SHORT:
+                # "кр" would hit inside every "кроме": keyed with the space or line break before a word.
+                for boundary in _WORD_STARTS:
+                    add(boundary + form, _FORM, ids & wanted)
+            else:
+                add(form, _FORM, ids & wanted)
     for prefix, word_id in vocabulary.prefixes.items():
         if word_id in wanted:
             add(prefix, _PREFIX, (word_id,))
@@ -260,6 +279,10 @@ def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) 
             english.add(os.path.commonprefix([stem, word]) or word)  # noqa: RUF071 (a character prefix)
     for key in english:
         add(key, _ENGLISH, ())
+    # Look-alike letters meeting the other script: the same scan tells whether any word needs folding.
+    for pair in mixed_pairs():
+        if pair not in automaton:
+            add(pair, _MIXED, ())
     if not len(automaton):
         add("\x00", _FORM, ())  # an automaton must hold a word; this one never occurs
     automaton.make_automaton()
@@ -298,14 +321,19 @@ class Engine:
         for index, rule in enumerate(self.rules):
             for anchor in dict.fromkeys(t.anchor for t in rule.any):
                 self._anchor_rules[anchor].append(index)
-        # Pass 1 wants every word of a term (bar stop words) somewhere in the post, in any order: it
-        # does not depend on guessing which word of a phrase is rare.
-        self._needs: dict[int, list[frozenset[int]]] = defaultdict(list)
+        # Pass 1 wants every word of a term (bar stop words) somewhere in the post, in any order, and a
+        # word of each of its rule's `all` conditions: it does not depend on guessing which word of a
+        # phrase is rare, and "прямо сейчас" alone does not wake a rule that also wants a drone.
+        def needed(term: Term) -> frozenset[int]:
+            return frozenset(w for w in term.words if vocabulary.selectivity[w]) or frozenset(term.words)
+
+        self._needs: dict[int, list[_Requirement]] = defaultdict(list)
         for rule in self.rules:
+            groups = tuple(frozenset().union(*(needed(t) for t in group)) for group in rule.all)
             for term in rule.any:
-                needed = frozenset(w for w in term.words if vocabulary.selectivity[w]) or frozenset(term.words)
-                for word in needed:
-                    self._needs[word].append(needed)
+                requirement = _Requirement(needed(term), groups)
+                for word in requirement.words.union(*groups):
+                    self._needs[word].append(requirement)
         self._automaton = _word_automaton(vocabulary, set(self._needs), self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         patterns = [p.pattern for r in self.rules for p in r.regex]
@@ -340,22 +368,28 @@ class Engine:
             self._english_words[word] = found
         return found
 
-    def _worth_a_look(self, text: str, folded: str) -> bool:
+    def _worth_a_look(self, text: str, folded: str, *, folded_mixed: bool = False) -> bool | None:
         """Pass 1: could any rule fire? One Aho-Corasick scan finds which term words occur.
 
         Hits inside longer words are dropped by a look at the characters around them; English hits
         are stems, confirmed by stemming the word they start. A term is possible when all its words
-        occur; where and in what order is for pass 2.
+        occur; where and in what order is for pass 2. None: the text mixes scripts inside a word,
+        fold it (`fold_mixed_words`) and ask again.
         """
         if self._any_regex is not None and self._any_regex.search(text):
             return True
+        folded = " " + folded  # so that a short word opening the text has a space before it, as keyed
         size = len(folded)
         present: set[int] = set()
         id_sets = self._id_sets.sets
         for end, value in self._automaton.iter(folded):
             kind, length = value & 3, (value >> 2) & 255
+            if kind == _MIXED:
+                if folded_mixed:
+                    continue
+                return None
             start = end - length + 1
-            if start and folded[start - 1].isalnum():
+            if folded[start - 1].isalnum() and not folded[start].isspace():
                 continue
             after = end + 1
             ids = id_sets[value >> 10]
@@ -366,10 +400,11 @@ class Engine:
                 while after < size and folded[after].isalnum():
                     after += 1
                 ids = self._english_ids(folded[start:after])
-            for word in ids - present:
-                present.add(word)
-                if any(needed <= present for needed in self._needs[word]):
-                    return True
+            for word in ids:
+                if word not in present:
+                    present.add(word)
+                    if any(requirement.met(present) for requirement in self._needs[word]):
+                        return True
         return False
 
     def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:
@@ -389,8 +424,11 @@ class Engine:
             return []
         split = split_hashtags(text)
         folded, aligned = fold_text(split)
-        folded = fold_mixed_words(folded)  # letter for letter: alignment holds
-        if not self._worth_a_look(text, folded):
+        possible = self._worth_a_look(text, folded)
+        if possible is None:  # a word mixes scripts: fold it (letter for letter: alignment holds), look again
+            folded = fold_mixed_words(folded, check=False)
+            possible = self._worth_a_look(text, folded, folded_mixed=True)
+        if not possible:
             return []
         if aligned and split == text:
             # The folded text's offsets are the original's: its words, with offsets, are the answer.
@@ -437,7 +475,7 @@ class Engine:
         matches: list[Match] = []
         for index in sorted(candidates):
             rule = self.rules[index]
-            reason, found = _judge(rule, doc, lang, hits)
+            reason, found = _judge(rule, doc, lang, hits, positions)
             if reason == FIRED:
                 matches.extend(
                     Match(rule.id, rule.category, rule.severity, start, end, term) for term, (start, end) in found
@@ -461,7 +499,7 @@ class Engine:
 
         reports = []
         for rule in self.rules:
-            reason, found = _judge(rule, doc, lang, hits)
+            reason, found = _judge(rule, doc, lang, hits, positions)
             reports.append(RuleReport(rule.id, rule.category, reason == FIRED, reason, found))
         return Explanation(tokens, reports, self.verdict(doc))
 
@@ -471,16 +509,21 @@ HitFinder = Callable[[Term], list[tuple[int, int]]]
 
 
 def _judge(
-    rule: Rule, doc: Document, language: Callable[[], str | None], hits: HitFinder
+    rule: Rule, doc: Document, language: Callable[[], str | None], hits: HitFinder, present: Container[int]
 ) -> tuple[str, list[tuple[str, tuple[int, int]]]]:
-    """A rule's decision on a post and the term hits behind it: FIRED, or why not."""
+    """A rule's decision on a post and the term hits behind it: FIRED, or why not.
+
+    `present` holds the word ids found in the post: a term whose first word is absent cannot occur,
+    which spares looking up most of a long exclusion list.
+    """
     problem = rule.scope_problem(doc, language)
     if problem is not None:
         return f"out of scope: {problem}", []
     spans: dict[tuple[int, int], str] = {}  # terms that overlap ("эвакуация", "эвакуироваться") report a span once
     for term in rule.any:
-        for span in hits(term):
-            spans.setdefault(span, term.text)
+        if term.words[0] in present:
+            for span in hits(term):
+                spans.setdefault(span, term.text)
     for pattern in rule.regex:
         for found_match in pattern.finditer(doc.text):
             spans.setdefault(found_match.span(), pattern.pattern)
@@ -488,10 +531,10 @@ def _judge(
     if not found:
         return "no `any` term or regex found", []
     for group in rule.all:
-        if not any(hits(t) for t in group):
+        if not any(t.words[0] in present and hits(t) for t in group):
             return f"`all` condition missing: {' | '.join(t.text for t in group)}", found
     for term in rule.none:
-        if hits(term):
+        if term.words[0] in present and hits(term):
             return f"excluded by `none` term: {term.text}", found
     return FIRED, found
 

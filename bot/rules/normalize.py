@@ -35,8 +35,23 @@ DROP_TABLE.update({ord(c): "'" for c in _APOSTROPHES})
 DROP_TABLE[ord("ё")] = "е"
 
 # Letters that look alike in Latin and Cyrillic, after casefolding ("тpевога" with a Latin p).
-_LATIN_TO_CYRILLIC = str.maketrans("aceopxykmthbi", "асеорхукмтнві")
-_CYRILLIC_TO_LATIN = str.maketrans("асеорхукмтнві", "aceopxykmthbi")
+LATIN_LOOKALIKES = "aceopxykmthbi"
+CYRILLIC_LOOKALIKES = "асеорхукмтнві"
+_LATIN_TO_CYRILLIC = str.maketrans(LATIN_LOOKALIKES, CYRILLIC_LOOKALIKES)
+_CYRILLIC_TO_LATIN = str.maketrans(CYRILLIC_LOOKALIKES, LATIN_LOOKALIKES)
+
+
+def mixed_pairs() -> list[str]:
+    """Every two-letter sequence where a look-alike letter meets the other script: seeing none of them
+    in a text proves it has no word `fold_scripts` would change."""
+    cyrillic = [chr(c) for c in range(0x430, 0x460)]
+    latin = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    pairs = []
+    for lookalike in LATIN_LOOKALIKES:
+        pairs += [lookalike + c for c in cyrillic] + [c + lookalike for c in cyrillic]
+    for lookalike in CYRILLIC_LOOKALIKES:
+        pairs += [lookalike + c for c in latin] + [c + lookalike for c in latin]
+    return pairs
 _LATIN_LETTERS = re.compile("[a-z]")
 _CYRILLIC_LETTERS = re.compile("[\u0400-\u04ff]")
 _UK_LETTERS = re.compile("[іїєґ]")
@@ -126,12 +141,13 @@ def _fold_word(match: re.Match[str]) -> str:
     return fold_scripts(match.group())
 
 
-def fold_mixed_words(folded: str) -> str:
+def fold_mixed_words(folded: str, *, check: bool = True) -> str:
     """`fold_text` output with mixed-script words folded, as `normalize_word` folds each word.
 
-    Mixed words are rare: one fast scan finds there are none.
+    Mixed words are rare: one fast scan finds there are none (skipped with `check=False`, for a
+    caller that knows there are some).
     """
-    if _MIXED_LETTERS.search(folded) is None:
+    if check and _MIXED_LETTERS.search(folded) is None:
         return folded
     return FOLDED_WORD_RE.sub(_fold_word, folded)
 
