@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import orjson
+import tomlkit
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,9 +40,12 @@ from bot.rules.lint import lint, unused_tags
 from bot.rules.loader import RulesReloader, load_rules, parse_rules
 from bot.rules.morphology import lemmas
 from bot.rules.query import is_fts_syntax, query_words, search_expression, snippet
-from bot.settings import Channels, Settings, load_channels, load_settings, read_toml
+from bot.settings import ChannelConfig, Channels, Settings, load_channels, load_settings, parse_username, read_toml
+from bot.sources.channels import ChannelRegistry
+from bot.sources.media import MediaDownloader
+from bot.sources.recording import Recorder
 from bot.sources.replay import ReplaySource, parse_time
-from bot.sources.session import connect_authorized, session_path
+from bot.sources.session import connect_authorized, exclusive, session_path
 from bot.sources.session import login as login_user
 from bot.sources.telegram import TelegramSource
 from bot.store.sqlite import SQLiteStore, open_store
@@ -176,6 +180,8 @@ async def _replay(
     rate: float | None,
     wait: bool,
     show_progress: bool,
+    wanted: Callable[[int], bool] | None = None,
+    tl: bool = False,
 ) -> tuple[RunStats, ReplaySource, dict[str, Any]]:
     progress = _progress(show_progress)
     tasks: dict[Path, Any] = {}
@@ -187,7 +193,7 @@ async def _replay(
             tasks[path] = progress.add_task(path.name, total=total)
         progress.update(tasks[path], completed=done)
 
-    source = ReplaySource(files, rate=rate, on_progress=on_progress)
+    source = ReplaySource(files, rate=rate, on_progress=on_progress, wanted=wanted, tl=tl)
     async with _store(data_dir, create=True) as store:
         dispatcher = Dispatcher(store, _notifiers(settings, data_dir))
         pipeline = Pipeline(store, engine, dispatcher, channels)
@@ -237,6 +243,12 @@ def replay(
         bool, typer.Option("--wait/--no-wait", help="Exit only after every alert raised has been delivered.")
     ] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on a terminal.")] = True,
+    tl: Annotated[
+        bool, typer.Option("--tl", help="The files are raw TL objects, as `tgmon run --record` writes (auto-detected).")
+    ] = False,
+    only_configured: Annotated[
+        bool, typer.Option("--only-configured", help="Keep only the channels listed in channels.toml.")
+    ] = False,
     rules: RulesOpt = None,
     data_dir: DataDir = None,
     config_dir: ConfigDir = None,
@@ -247,8 +259,10 @@ def replay(
     async def body() -> None:
         settings = _settings(data_dir, config_dir, env_file)
         engine = _rules(settings, rules)
+        channels = settings.channels
+        wanted = (lambda channel_id: channels.lookup(channel_id) is not None) if only_configured else None
         stats, source, totals = await _replay(
-            settings, engine, settings.channels, files, settings.data_dir, rate, wait, progress
+            settings, engine, channels, files, settings.data_dir, rate, wait, progress, wanted, tl
         )
         err.print(_summary(stats, source, totals))
 
@@ -299,6 +313,10 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Store and match, but send no alert to any notifier.")
     ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Also append every raw Telegram update to FILE (replay it with tgmon replay)."),
+    ] = None,
     rules: RulesOpt = None,
     data_dir: DataDir = None,
     config_dir: ConfigDir = None,
@@ -309,35 +327,71 @@ def run(
     async def body() -> None:
         settings = _settings(data_dir, config_dir, env_file)
         engine = _rules(settings, rules)
-        client = await connect_authorized(settings)
-        try:
-            async with _store(settings.data_dir, create=True) as store:
-                notifiers = [] if dry_run else _notifiers(settings, settings.data_dir)
-                pipeline = Pipeline(store, engine, Dispatcher(store, notifiers), settings.channels)
-                reloader = RulesReloader(Path(engine.source), lambda new: setattr(pipeline, "engine", new))
-                log.info(
-                    "service.started",
-                    channels=len(settings.channels.items),
-                    rules=len(engine.rules),
-                    notifiers=[n.name for n in notifiers],
-                    dry_run=dry_run,
-                )
-                watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
-                loop = asyncio.get_running_loop()
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("SIGHUP")))
-                try:
-                    with _signals(pipeline.stop):
-                        stats = await pipeline.run(TelegramSource(client, settings.channels), drain=False)
-                finally:
-                    watcher.cancel()
-                    with contextlib.suppress(NotImplementedError):
-                        loop.remove_signal_handler(signal.SIGHUP)
-                log.info("service.stopped", events=stats.events, alerts=stats.alerts.total())
-        finally:
-            await client.disconnect()
+        with exclusive(settings):
+            client = await connect_authorized(settings)
+            try:
+                await _serve(settings, engine, client, dry_run=dry_run, record=record)
+            finally:
+                await client.disconnect()
 
     _run(body)
+
+
+async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
+    env = settings.env
+    async with _store(settings.data_dir, create=True) as store:
+        notifiers = [] if dry_run else _notifiers(settings, settings.data_dir)
+        dispatcher = Dispatcher(store, notifiers, digest_after=env.digest_after)
+        pipeline = Pipeline(store, engine, dispatcher, settings.channels)
+        reloader = RulesReloader(Path(engine.source), lambda new: setattr(pipeline, "engine", new))
+        wants_media = any(c.download_media for c in settings.channels.items)
+        media = (
+            MediaDownloader(client, settings.data_dir, int(env.media_max_mb * 1024 * 1024), store.write)
+            if wants_media
+            else None
+        )
+        recorder = Recorder(record) if record is not None else None
+        progress = _progress(True)
+        task = progress.add_task("catching up", total=None) if progress is not None else None
+
+        def on_progress(done: int, total: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=total)
+                if done >= total:
+                    progress.stop()
+
+        source = TelegramSource(
+            client,
+            settings.channels,
+            store,
+            poll_interval=env.poll_interval,
+            initial_backfill=env.initial_backfill,
+            media=media,
+            recorder=recorder,
+            on_progress=on_progress,
+        )
+        log.info(
+            "service.started",
+            channels=len(settings.channels.items),
+            rules=len(engine.rules),
+            notifiers=[n.name for n in notifiers],
+            dry_run=dry_run,
+            record=str(record) if record else None,
+        )
+        watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("SIGHUP")))
+        try:
+            with _signals(pipeline.stop), progress or contextlib.nullcontext():
+                stats = await pipeline.run(source, drain=False)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            if recorder is not None:
+                recorder.close()
+        log.info("service.stopped", events=stats.events, alerts=stats.alerts.total(), flood_waits=source.flood.waits)
 
 
 @app.command()
@@ -357,7 +411,8 @@ def login(
             raise UserError(
                 "tgmon login needs a terminal to ask for the phone and code (docker compose run --rm -it …)"
             )
-        saved = await login_user(settings, string=string)
+        with exclusive(settings):
+            saved = await login_user(settings, string=string)
         if saved is not None:
             out.print("Put this in .env as TG_SESSION (it grants full access to the account; keep it secret):")
             out.print(saved, markup=False, highlight=False)
@@ -691,6 +746,220 @@ def rules_lint(
             raise typer.Exit(1)
 
     _guard(body)
+
+
+channels_app = typer.Typer(
+    help="The channels tgmon follows (config/channels.toml), and what Telegram says of them.",
+    no_args_is_help=True,
+)
+app.add_typer(channels_app, name="channels")
+
+
+def _channel_ref(ref: str) -> dict[str, Any]:
+    """A numeric id, @username or t.me link, as channels.toml keys; a bad one is a UserError."""
+    text = ref.strip().removeprefix("-100") if ref.strip().startswith("-100") else ref.strip()
+    if text.isdigit():
+        return {"id": int(text)}
+    try:
+        return {"username": parse_username(text)}
+    except ValueError as exc:
+        raise UserError(f"{ref}: {exc}, or a numeric channel id") from None
+
+
+def _matches(config: ChannelConfig, ref: dict[str, Any]) -> bool:
+    if "id" in ref:
+        return bool(config.id == ref["id"])
+    return config.username is not None and config.username.lower() == str(ref["username"]).lower()
+
+
+def _edit_channels(path: Path, edit: Callable[[tomlkit.TOMLDocument], None]) -> None:
+    """Change channels.toml through tomlkit (the operator's comments stay), validate, then replace it."""
+    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    edit(document)
+    text = tomlkit.dumps(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".new")
+    scratch.write_text(text, encoding="utf-8")
+    try:
+        load_channels(scratch)
+    except UserError:
+        scratch.unlink()
+        raise
+    scratch.replace(path)
+
+
+@channels_app.command("list")
+def channels_list(
+    as_json: JsonOpt = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Configured channels with what the archive knows: id, title, availability, posts, latest post."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        known: list[dict[str, Any]] = []
+        if settings.db_path.exists():
+            async with _store(settings.data_dir, create=False) as store:
+                known = await store.channel_overview()
+        by_id = {k["id"]: k for k in known}
+        by_name = {str(k["username"]).lower(): k for k in known if k["username"]}
+        rows = []
+        for config in settings.channels.items:
+            record = by_id.get(config.id or 0) or by_name.get((config.username or "").lower()) or {}
+            status = "not resolved yet"
+            if record:
+                status = "ok" if record["available"] else f"unavailable: {record['unavailable_reason']}"
+            rows.append(
+                {
+                    "channel": f"@{config.username}" if config.username else str(config.id),
+                    "id": record.get("id", config.id),
+                    "title": record.get("title") or config.title,
+                    "tags": list(config.tags),
+                    "join": config.join,
+                    "download_media": config.download_media,
+                    "status": status,
+                    "posts": record.get("posts", 0),
+                    "last_post": record.get("last_post"),
+                }
+            )
+        if as_json:
+            out.print_json(data=rows)
+            return
+        table = Table(title=f"{len(rows)} channels in {settings.channels_path}", title_justify="left")
+        for column in ("channel", "id", "title", "tags", "status", "posts", "last post"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["channel"], str(row["id"] or "?"), row["title"] or "", ", ".join(row["tags"]),
+                row["status"], str(row["posts"]), row["last_post"] or "",
+            )  # fmt: skip
+        out.print(table)
+
+    _run(body)
+
+
+@channels_app.command("add")
+def channels_add(
+    ref: Annotated[str, typer.Argument(help="@username, t.me link or numeric channel id.")],
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag for rules to scope to (repeatable).")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Display name until Telegram reports one.")] = None,
+    join: Annotated[bool, typer.Option("--join/--no-join", help="Join it, for live updates.")] = True,
+    download_media: Annotated[
+        bool, typer.Option("--download-media", help="Download its media files (up to TG_MEDIA_MAX_MB).")
+    ] = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a channel to channels.toml (the running service picks it up on its next start)."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        key = _channel_ref(ref)
+        for config in settings.channels.items:
+            if _matches(config, key):
+                raise UserError(f"{settings.channels_path}: {ref} is already listed")
+        entry = tomlkit.table()
+        for name, value in key.items():
+            entry[name] = value
+        if title:
+            entry["title"] = title
+        if tag:
+            entry["tags"] = list(dict.fromkeys(tag))
+        if not join:
+            entry["join"] = False
+        if download_media:
+            entry["download_media"] = True
+
+        def edit(document: tomlkit.TOMLDocument) -> None:
+            channels = document.get("channel")
+            if channels is None:
+                channels = tomlkit.aot()
+                document["channel"] = channels
+            channels.append(entry)
+
+        _edit_channels(settings.channels_path, edit)
+        out.print(f"Added {ref} to {settings.channels_path}; restart the service (tgmon run) to follow it.")
+
+    _guard(body)
+
+
+@channels_app.command("remove")
+def channels_remove(
+    ref: Annotated[str, typer.Argument(help="@username, t.me link or numeric id, as listed.")],
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Stop following a channel: it leaves channels.toml; its archived posts stay."""
+
+    def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        key = _channel_ref(ref)
+        if not any(_matches(c, key) for c in settings.channels.items):
+            listed = ", ".join(f"@{c.username}" if c.username else str(c.id) for c in settings.channels.items)
+            raise UserError(f"{settings.channels_path}: {ref} is not listed (listed: {listed or 'none'})")
+
+        def edit(document: tomlkit.TOMLDocument) -> None:
+            channels = document["channel"]
+            for index, entry in enumerate(list(channels)):
+                if _matches(ChannelConfig.model_validate(dict(entry)), key):
+                    del channels[index]
+                    break
+            if not len(channels):
+                del document["channel"]
+
+        _edit_channels(settings.channels_path, edit)
+        out.print(f"Removed {ref} from {settings.channels_path}; its archived posts stay in the database.")
+
+    _guard(body)
+
+
+@channels_app.command("resolve")
+def channels_resolve(
+    join: Annotated[bool, typer.Option("--join/--no-join", help="Also join the channels set to join.")] = False,
+    as_json: JsonOpt = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Ask Telegram for every configured channel once; keep id and access hash; report the unreachable."""
+
+    async def body() -> None:
+        settings = _settings(data_dir, config_dir, env_file)
+        with exclusive(settings):
+            client = await connect_authorized(settings)
+            try:
+                async with _store(settings.data_dir, create=True) as store:
+                    registry = ChannelRegistry(client, settings.channels, await store.channel_records(), store.write)
+                    followed = await registry.resolve_all(join=join)
+            finally:
+                await client.disconnect()
+        rows: list[dict[str, Any]] = [
+            {"channel": f.label, "id": f.id, "title": f.channel.title, "joined": f.joined, "status": "ok"}
+            for f in followed.values()
+        ] + [
+            {"channel": label, "id": None, "title": None, "joined": False, "status": reason}
+            for label, reason in registry.unavailable.items()
+        ]
+        if as_json:
+            out.print_json(data=rows)
+        else:
+            table = Table(title="channels as Telegram sees them", title_justify="left")
+            for column in ("channel", "id", "title", "joined", "status"):
+                table.add_column(column)
+            for row in rows:
+                table.add_row(
+                    row["channel"], str(row["id"] or ""), row["title"] or "", "yes" if row["joined"] else "no",
+                    row["status"],
+                )  # fmt: skip
+            out.print(table)
+        if registry.unavailable:
+            raise typer.Exit(1)
+
+    _run(body)
 
 
 def _version(value: bool) -> None:

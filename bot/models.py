@@ -131,6 +131,10 @@ class Deletion:
 Event = Post | Edit | Deletion
 
 
+def channel_id_of(event: Event) -> int:
+    return event.channel_id if isinstance(event, Deletion) else event.channel.id
+
+
 def synthetic_message_id(channel_id: int, date: datetime, text: str) -> int:
     """A stable id for posts whose source lacks one, so re-running a replay stores nothing twice.
 

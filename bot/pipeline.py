@@ -187,12 +187,12 @@ class Pipeline:
 
     def _job(self, batch: Sequence[Matched]) -> Callable[[WriteTx], tuple[list[Outcome], Counter[str]]]:
         events: list[Event] = []
-        changes: list[tuple[int, Post | Edit, Verdict]] = []  # index into events, for raise_alerts
+        changes: list[tuple[int, Post | Edit, Verdict, bool]] = []  # index into events, for raise_alerts
         cursors: dict[str, Cursor] = {}
         for item, result in batch:
             if item.event is not None:
                 if not isinstance(item.event, Deletion):
-                    changes.append((len(events), item.event, result))
+                    changes.append((len(events), item.event, result, item.catchup))
                 events.append(item.event)
             if item.cursor is not None:
                 cursors[item.cursor.source] = item.cursor
@@ -203,10 +203,11 @@ class Pipeline:
             outcomes = tx.apply_prepared(prepared)
             raised = raise_alerts(
                 tx,
-                [event for _, event, _ in changes],
-                [outcomes[index] for index, _, _ in changes],
-                [result for _, _, result in changes],
+                [event for _, event, _, _ in changes],
+                [outcomes[index] for index, _, _, _ in changes],
+                [result for _, _, result, _ in changes],
                 destinations,
+                [late for _, _, _, late in changes],
             )
             for cursor in cursors.values():
                 tx.set_cursor(cursor.source, cursor.value)

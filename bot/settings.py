@@ -47,6 +47,13 @@ class EnvSettings(BaseSettings):
     api_id: int | None = Field(None, alias="TG_API_ID")
     api_hash: SecretStr | None = Field(None, alias="TG_API_HASH")
     session: SecretStr | None = Field(None, alias="TG_SESSION")
+    poll_interval: float = Field(90.0, ge=10, le=3600, alias="TG_POLL_INTERVAL")
+    initial_backfill: int = Field(100, ge=-1, alias="TG_INITIAL_BACKFILL")
+    media_max_mb: float = Field(50.0, gt=0, alias="TG_MEDIA_MAX_MB")
+    digest_after: float = Field(900.0, ge=0, alias="TGMON_DIGEST_AFTER")
+    dc_id: int | None = Field(None, ge=1, le=5, alias="TG_DC_ID")
+    dc_address: str | None = Field(None, alias="TG_DC_ADDRESS")
+    dc_port: int = Field(443, ge=1, le=65535, alias="TG_DC_PORT")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -71,6 +78,18 @@ class EnvSettings(BaseSettings):
             raise ValueError(f"a comma-separated list of {', '.join(NOTIFIER_NAMES)}")
         return ",".join(names)
 
+    @field_validator("api_id", "api_hash", "session", "dc_id", "dc_address", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`TG_SESSION=` in .env, as .env.example ships it, means "not set", not an empty secret."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _dc_complete(self) -> EnvSettings:
+        if (self.dc_id is None) != (self.dc_address is None):
+            raise ValueError("TG_DC_ID and TG_DC_ADDRESS go together (a test server needs both)")
+        return self
+
     @property
     def notifier_names(self) -> tuple[str, ...]:
         return tuple(n for n in self.notifiers.split(",") if n)
@@ -93,6 +112,8 @@ class ChannelConfig(BaseModel):
     username: str | None = None
     title: str | None = None
     tags: tuple[str, ...] = ()
+    join: bool = True  # live updates need membership; without it the channel is read by polling
+    download_media: bool = False  # files to <data dir>/media, up to TG_MEDIA_MAX_MB each
 
     @field_validator("username")
     @classmethod
@@ -269,9 +290,9 @@ def load_channels(path: Path) -> Channels:
         ):
             if key is None:
                 continue
-            if key in seen:
-                problems.append(f"{path}: channel[{index}]: {key} is listed twice (also channel[{seen[key]}])")
-            seen[key] = index
+            if key.lower() in seen:  # usernames are case-insensitive on Telegram
+                problems.append(f"{path}: channel[{index}]: {key} is listed twice (also channel[{seen[key.lower()]}])")
+            seen[key.lower()] = index
     if problems:
         raise ConfigError(*problems)
     return Channels.of(parsed.channel)
@@ -290,7 +311,10 @@ def load_env(env_file: Path | None = None) -> EnvSettings:
     except ValidationError as exc:
         lines = []
         for item in exc.errors():
-            name = str(item["loc"][0]) if item["loc"] else "environment"
+            if not item["loc"]:  # a rule across variables
+                lines.append(f"environment (.env): {str(item['msg']).removeprefix('Value error, ')}")
+                continue
+            name = str(item["loc"][0])
             secret = name in ("TG_API_HASH", "TG_SESSION")
             problem = describe_problem({**item, "input": None} if secret else item)
             lines.append(f"environment (.env): {name}: {problem}")

@@ -10,8 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.alerts.notifiers import JsonlNotifier
 from bot.alerts.outbox import Dispatcher
 from bot.models import Channel, Post
@@ -154,11 +152,6 @@ async def test_same_feed_with_edits_from_another_file_raises_nothing(
     assert (await store.stats())["posts"] == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (see test_reapplying_post_and_edit_changes_nothing): a feed with an edit read again from the start "
-    "(changed file, or another copy) stores two new versions of the edited post instead of nothing",
-)
 async def test_same_feed_with_edits_from_another_file_stores_nothing_new(
     store: SQLiteStore, engine: Engine, tmp_path: Path
 ) -> None:

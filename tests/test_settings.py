@@ -130,11 +130,6 @@ def test_duplicate_channel_is_an_error(tmp_path: Path, first: str, second: str) 
     assert "channel[0]" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: duplicate check in load_channels compares usernames case-sensitively, "
-    "though Telegram usernames (and Channels.lookup) are case-insensitive: the second entry silently wins",
-)
 def test_duplicate_channel_differing_in_case_is_an_error(tmp_path: Path) -> None:
     path = write_channels(
         tmp_path, '[[channel]]\nusername = "@Air_Alert_UA"\n\n[[channel]]\nusername = "air_alert_ua"\n'

@@ -133,3 +133,32 @@ def render_console(alert: Mapping[str, Any], tz: ZoneInfo) -> Text:
 
 def _indented(segment: str) -> str:
     return segment.replace("\n", "\n  ")
+
+
+def late_by(seconds: float) -> str:
+    """ "3 h 05 min", "12 min", "40 s": how long after the post an alert came."""
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    hours, minutes = divmod(total // 60, 60)
+    return f"{hours} h {minutes:02} min" if hours else f"{minutes} min"
+
+
+def render_digest(alerts: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> Text:
+    """Late alerts (caught up after an outage) as one block: a line each, oldest first, with links."""
+    lates = [float(a.get("late_s") or 0) for a in alerts]
+    out = Text()
+    out.append(f"🕓 {len(alerts)} late alerts", style="bold yellow")
+    spread = f"{late_by(min(lates))} to {late_by(max(lates))}"
+    out.append(f" · read while catching up, {spread} after posting\n", style="dim")
+    for alert in alerts:
+        category = str(alert["category"])
+        channel = alert.get("channel_title") or str(alert.get("channel_id"))
+        text = " ".join(str(alert.get("text") or "").split())
+        out.append(f"  {category_mark(category)} {category.upper().replace('_', ' ')}", style="bold")
+        out.append(f" · {local_time(alert.get('date'), tz)} · {channel}: ", style="dim")
+        out.append(text[:120] + ("…" if len(text) > 120 else ""))
+        if alert.get("link"):
+            out.append(f" {alert['link']}", style="dim")
+        out.append("\n")
+    return out

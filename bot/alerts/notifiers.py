@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import orjson
 from rich.console import Console
 
-from bot.alerts.format import render_console
+from bot.alerts.format import render_console, render_digest
 
 _TAIL_BYTES = 1 << 20
 
@@ -33,6 +33,13 @@ class Notifier(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class DigestNotifier(Notifier, Protocol):
+    """A notifier that can say many late alerts in one message."""
+
+    async def send_digest(self, alerts: Sequence[Mapping[str, Any]]) -> str | None: ...
+
+
 class ConsoleNotifier:
     """Readable alerts on stdout, in colour on a terminal."""
 
@@ -44,6 +51,10 @@ class ConsoleNotifier:
 
     async def send(self, alert: Mapping[str, Any]) -> str | None:
         self.console.print(render_console(alert, self.tz))
+        return None
+
+    async def send_digest(self, alerts: Sequence[Mapping[str, Any]]) -> str | None:
+        self.console.print(render_digest(alerts, self.tz))
         return None
 
     async def close(self) -> None:
@@ -63,6 +74,14 @@ class JsonlNotifier:
         self.path = path
         self._written: set[str] | None = None
         self._handle: BinaryIO | None = None
+        self._torn = False
+
+    def _ends_torn(self) -> bool:
+        with self.path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
 
     def _tail_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -86,11 +105,19 @@ class JsonlNotifier:
             self._written = self._tail_ids()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("ab")
+            self._torn = self._ends_torn()
         if alert["id"] in self._written:
             return None
-        # Flushed at once: a line in the OS's hands survives the process dying before it is recorded.
-        self._handle.write(orjson.dumps(alert) + b"\n")
-        self._handle.flush()
+        # A line cut short (full disk, crash mid-write) is closed first, so the next one stays readable.
+        line = (b"\n" if self._torn else b"") + orjson.dumps(alert) + b"\n"
+        try:
+            # Flushed at once: a line in the OS's hands survives the process dying before it is recorded.
+            self._handle.write(line)
+            self._handle.flush()
+        except OSError:
+            self._torn = True
+            raise
+        self._torn = False
         self._written.add(str(alert["id"]))
         return None
 

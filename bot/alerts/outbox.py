@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bot.alerts.notifiers import Notifier, PermanentError
+from bot.aio import wait_event
+from bot.alerts.notifiers import DigestNotifier, Notifier, PermanentError
 from bot.logging import get_logger
 from bot.models import Edit, Post, post_link
 from bot.rules.engine import Match, Verdict
@@ -38,6 +39,7 @@ _IDLE_POLL_S = 5.0
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_CAP_S = 300.0
 SEND_TIMEOUT_S = 30.0
+DIGEST_MAX = 50  # alerts in one digest message
 CLEAR_WINDOW = timedelta(hours=12)  # an all-clear ends an alarm raised at most this long before it
 
 
@@ -60,9 +62,18 @@ def _match_json(match: Match, text: str) -> dict[str, Any]:
 
 
 def build_alert(
-    event: Post | Edit, verdict: Verdict, now: datetime | None = None, clears: Mapping[str, Any] | None = None
+    event: Post | Edit,
+    verdict: Verdict,
+    now: datetime | None = None,
+    clears: Mapping[str, Any] | None = None,
+    *,
+    late: bool = False,
 ) -> AlertRecord:
-    """The alert object, as delivered and as written to alerts.jsonl; `clears`: the alert an all-clear ends."""
+    """The alert object, as delivered and as written to alerts.jsonl.
+
+    `clears`: the alert an all-clear ends. `late`: the post was read while catching up, not pushed
+    live; `late_s` then says how long after the post the alert was raised.
+    """
     if verdict.category is None or verdict.severity is None:
         raise ValueError("build_alert needs a verdict with matches")
     created = now or datetime.now(UTC)
@@ -101,6 +112,7 @@ def build_alert(
             }
         ],
         "clears": dict(clears) if clears else None,
+        "late_s": max(0, round((created - date).total_seconds())) if late else None,
     }
     return AlertRecord(
         id=payload["id"],
@@ -120,6 +132,7 @@ def raise_alerts(
     outcomes: Sequence[Outcome],
     verdicts: Sequence[Verdict],
     destinations: Sequence[str],
+    late: Sequence[bool] | None = None,
 ) -> list[AlertRecord]:
     """Alerts for what was just stored: new posts that match, and edits that change the category.
 
@@ -127,16 +140,17 @@ def raise_alerts(
     safe to repeat. An edit that only fixes a typo keeps its category and stays quiet. An all-clear
     is linked to the alert it ends: its channel's latest open alarm of the categories it clears.
     """
+    lateness = late if late is not None else [False] * len(events)
     candidates = [
-        (event, verdict, outcome)
-        for event, outcome, verdict in zip(events, outcomes, verdicts, strict=True)
+        (event, verdict, outcome, is_late)
+        for event, outcome, verdict, is_late in zip(events, outcomes, verdicts, lateness, strict=True)
         if verdict.category is not None and outcome in (Outcome.NEW, Outcome.EDITED)
     ]
-    edited = [event for event, _, outcome in candidates if outcome is Outcome.EDITED]
+    edited = [event for event, _, outcome, _ in candidates if outcome is Outcome.EDITED]
     alerted = tx.alerted_categories([e.key for e in edited]) if edited else {}
     known = tx.channels([e.channel.id for e in edited]) if edited else {}
     raised = []
-    for event, verdict, outcome in candidates:
+    for event, verdict, outcome, is_late in candidates:
         if outcome is Outcome.EDITED:
             if verdict.category in alerted.get(event.key, set()):
                 continue
@@ -146,7 +160,7 @@ def raise_alerts(
         if verdict.all_clear:
             date = event.date if isinstance(event, Post) else event.edit_date
             ended = tx.open_alert(event.channel.id, verdict.clears, date - CLEAR_WINDOW)
-        record = build_alert(event, verdict, clears=ended)
+        record = build_alert(event, verdict, clears=ended, late=is_late)
         if tx.add_alerts([record], destinations):
             raised.append(record)
             if ended is not None:
@@ -161,10 +175,15 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Dispatcher:
-    """Delivers pending alerts, one worker per destination, in alert order."""
+    """Delivers pending alerts, one worker per destination, in alert order.
 
-    def __init__(self, store: Store, notifiers: Sequence[Notifier]) -> None:
+    Alerts raised while catching up and later than `digest_after` seconds (an outage, a restart
+    after hours) go to notifiers that can digest them as one message per run, not a flood.
+    """
+
+    def __init__(self, store: Store, notifiers: Sequence[Notifier], *, digest_after: float | None = None) -> None:
         self.store = store
+        self.digest_after = digest_after
         self.notifiers = {n.name: n for n in notifiers}
         self._wake = {name: asyncio.Event() for name in self.notifiers}
         self._draining = False
@@ -208,18 +227,20 @@ class Dispatcher:
 
     async def _sleep(self, name: str, seconds: float) -> None:
         event = self._wake[name]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
+        await wait_event(event, seconds)
         event.clear()
 
     async def _worker(self, notifier: Notifier) -> None:
         name = notifier.name
         while True:
             self._wake[name].clear()
+            draining = self._draining
             due = await self.store.due_deliveries(name, _BATCH)
             if not due:
-                if self._draining:
+                if draining:  # nothing left, by a read that began after the drain was asked for
                     return
+                if self._draining:
+                    continue
                 await self._sleep(name, _IDLE_POLL_S)
                 continue
             now = datetime.now(UTC)
@@ -229,35 +250,62 @@ class Dispatcher:
                 continue
             await self._deliver(notifier, due, now)
 
+    def _groups(self, notifier: Notifier, due: Sequence[Delivery]) -> list[list[Delivery]]:
+        """Each delivery alone, except runs of late alerts, which go out as one digest where supported."""
+        digests = self.digest_after is not None and isinstance(notifier, DigestNotifier)
+        groups: list[list[Delivery]] = []
+        previous_late = False
+        for delivery in due:
+            late_s = delivery.payload.get("late_s")
+            late = digests and late_s is not None and float(late_s) >= (self.digest_after or 0.0)
+            if late and previous_late and len(groups[-1]) < DIGEST_MAX:
+                groups[-1].append(delivery)
+            else:
+                groups.append([delivery])
+            previous_late = late
+        return groups
+
+    async def _send(self, notifier: Notifier, group: Sequence[Delivery]) -> str | None:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            if len(group) == 1:
+                return await notifier.send(group[0].payload)
+            assert isinstance(notifier, DigestNotifier)
+            return await notifier.send_digest([d.payload for d in group])
+
     async def _deliver(self, notifier: Notifier, due: Sequence[Delivery], now: datetime) -> None:
         name = notifier.name
         sent: list[tuple[int, str | None]] = []
         try:
-            for delivery in due:
-                if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            for group in self._groups(notifier, due):
+                head = group[0]
+                if head.next_attempt_at is not None and head.next_attempt_at > now:
                     return
                 try:
-                    remote = await asyncio.wait_for(notifier.send(delivery.payload), SEND_TIMEOUT_S)
+                    remote = await self._send(notifier, group)
                 except PermanentError as exc:
                     await self._flush(name, sent)
-                    log.error("alert.dead_letter", destination=name, alert=delivery.alert_id, error=str(exc))
-                    await self.store.write(partial(_dead, name, delivery.seq, str(exc)))
+                    for delivery in group:
+                        log.error("alert.dead_letter", destination=name, alert=delivery.alert_id, error=str(exc))
+                        await self.store.write(partial(_dead, name, delivery.seq, str(exc)))
                     continue
                 except Exception as exc:
                     await self._flush(name, sent)
                     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    retry_at = datetime.now(UTC) + backoff(delivery.attempts)
+                    retry_at = datetime.now(UTC) + backoff(head.attempts)
                     log.warning(
                         "alert.delivery_failed",
                         destination=name,
-                        alert=delivery.alert_id,
-                        attempt=delivery.attempts + 1,
+                        alert=head.alert_id,
+                        digest_of=len(group) if len(group) > 1 else None,
+                        attempt=head.attempts + 1,
                         retry_at=retry_at.isoformat(timespec="seconds"),
                         error=error,
                     )
-                    await self.store.write(partial(_retry, name, delivery.seq, retry_at, error))
+                    await self.store.write(partial(_retry, name, head.seq, retry_at, error))
                     return
-                sent.append((delivery.seq, remote))
+                if len(group) > 1:
+                    log.info("alert.digest_sent", destination=name, alerts=len(group))
+                sent.extend((delivery.seq, remote) for delivery in group)
         finally:
             await self._flush(name, sent)
 

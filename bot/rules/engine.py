@@ -321,6 +321,7 @@ class Engine:
         for index, rule in enumerate(self.rules):
             for anchor in dict.fromkeys(t.anchor for t in rule.any):
                 self._anchor_rules[anchor].append(index)
+
         # Pass 1 wants every word of a term (bar stop words) somewhere in the post, in any order, and a
         # word of each of its rule's `all` conditions: it does not depend on guessing which word of a
         # phrase is rare, and "прямо сейчас" alone does not wake a rule that also wants a drone.

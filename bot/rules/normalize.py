@@ -52,6 +52,8 @@ def mixed_pairs() -> list[str]:
     for lookalike in CYRILLIC_LOOKALIKES:
         pairs += [lookalike + c for c in latin] + [c + lookalike for c in latin]
     return pairs
+
+
 _LATIN_LETTERS = re.compile("[a-z]")
 _CYRILLIC_LETTERS = re.compile("[\u0400-\u04ff]")
 _UK_LETTERS = re.compile("[іїєґ]")

@@ -22,10 +22,15 @@ class Cursor:
 
 @dataclass(slots=True)
 class SourceItem:
-    """An event and/or the cursor just past it; `event=None` advances past input that was skipped."""
+    """An event and/or the cursor just past it; `event=None` advances past input that was skipped.
+
+    `catchup`: read from history after the fact rather than pushed live; alerts it raises say how
+    late they are, and old ones are grouped into a digest.
+    """
 
     event: Event | None
     cursor: Cursor | None = None
+    catchup: bool = False
 
 
 CursorLookup = Callable[[str], Awaitable[str | None]]

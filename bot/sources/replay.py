@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from bot.models import (
     Media,
     MediaKind,
     Post,
+    channel_id_of,
     synthetic_message_id,
 )
 from bot.sources import Cursor, CursorLookup, SourceItem
+from bot.sources.recording import Playback, is_recording
 
 log = get_logger("tgmon.replay")
 
@@ -68,19 +71,28 @@ def _required_int(record: Mapping[str, Any], key: str) -> int:
     return value
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(record: Mapping[str, Any], key: str) -> int | None:
     value = record.get(key)
     if value is None:
         return None
-    if isinstance(value, bool):
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif (isinstance(value, str) and value.strip().lstrip("-").isdigit()) or (
+        isinstance(value, float) and value.is_integer()
+    ):
+        number = int(value)
+    if number is None:
         raise BadRecord(f"{key}: expected an integer (got {value!r})")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise BadRecord(f"{key}: expected an integer (got {value!r})")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise BadRecord(f"{key}: {number} is out of range (a 64-bit integer)")
+    return number
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean(value: Any) -> Any:
@@ -92,7 +104,7 @@ def clean(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            return _SURROGATE.sub("\ufffd", value)
         return value
     if isinstance(value, dict):
         return {clean(k): clean(v) for k, v in value.items()}
@@ -132,12 +144,15 @@ def _channel_id(record: Mapping[str, Any]) -> int:
 
 def parse_time(value: Any, key: str) -> datetime:
     """ISO 8601 (naive means UTC) or unix seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str) and value.strip().isdigit():
+            return datetime.fromtimestamp(int(value.strip()), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadRecord(f"{key}: {value!r} is not a time between the years 1 and 9999") from None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -413,16 +428,16 @@ def _decode(value: str | None) -> dict[str, Any]:
 
 
 def detect_format(path: Path) -> str:
-    """`jsonl` or `export`: a Telegram Desktop export is one JSON document, pretty-printed."""
+    """`jsonl`, `tl` (raw TL objects, as `tgmon run --record` writes) or `export` (Telegram Desktop)."""
     with path.open("rb") as handle:
         first = handle.readline(1 << 20).strip()
     if not first:
         return "jsonl"
     try:
-        json.loads(first)
+        record = json.loads(first)
     except ValueError:
         return "export"
-    return "jsonl"
+    return "tl" if isinstance(record, dict) and is_recording(record) else "jsonl"
 
 
 def resolve_inputs(paths: Sequence[Path]) -> list[Path]:
@@ -450,8 +465,12 @@ class ReplaySource:
         paths: Sequence[Path],
         rate: float | None = None,
         on_progress: ProgressCallback | None = None,
+        wanted: Callable[[int], bool] | None = None,
+        tl: bool = False,
     ) -> None:
         self.paths = resolve_inputs(paths)
+        self.wanted = wanted
+        self.tl = tl
         self.rate = rate
         self.on_progress = on_progress
         self.counters = ReplayCounters()
@@ -470,15 +489,24 @@ class ReplaySource:
             key = f"replay:{path}"
             saved = _decode(await cursors(key))
             try:
-                fmt = detect_format(path)
+                fmt = "tl" if self.tl else detect_format(path)
                 head = _head(path)
             except OSError as exc:
                 raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-            reader = self._jsonl if fmt == "jsonl" else self._export
-            async for item in reader(path, key, head, saved):
+            if fmt == "export":
+                items = self._export(path, key, head, saved)
+            else:
+                parse = Playback().events if fmt == "tl" else _one_event
+                items = self._jsonl(path, key, head, saved, parse)
+            async for item in items:
+                if self.wanted is not None and item.event is not None and not self.wanted(channel_id_of(item.event)):
+                    self.counters.skipped += 1
+                    item = SourceItem(None, item.cursor)
                 yield item
 
-    async def _jsonl(self, path: Path, key: str, head: str, saved: Mapping[str, Any]) -> AsyncIterator[SourceItem]:
+    async def _jsonl(
+        self, path: Path, key: str, head: str, saved: Mapping[str, Any], parse: Callable[[Any], list[Event]]
+    ) -> AsyncIterator[SourceItem]:
         size = path.stat().st_size
         offset, line_no = 0, 0
         if saved.get("head") == head and isinstance(saved.get("offset"), int) and saved["offset"] <= size:
@@ -503,13 +531,18 @@ class ReplaySource:
                     self.counters.skipped += 1
                     continue
                 try:
-                    event = record_to_event(_loads(raw))
+                    events = parse(_loads(raw))
                 except (ValueError, RecursionError) as exc:
                     yield self._bad(path, line_no, exc, cursor)
                     continue
-                self.counters.events += 1
-                await self._pace()
-                yield SourceItem(event, cursor)
+                if not events:
+                    self.counters.skipped += 1
+                    yield SourceItem(None, cursor)
+                    continue
+                for index, event in enumerate(events, 1):
+                    self.counters.events += 1
+                    await self._pace()
+                    yield SourceItem(event, cursor if index == len(events) else None)
         if self.on_progress:
             self.on_progress(path, size, size)
 
@@ -562,6 +595,10 @@ class ReplaySource:
             raise UserError(f"{path}: no `messages` list; export the channel with Telegram Desktop as JSON")
         if self.on_progress:
             self.on_progress(path, size, size)
+
+
+def _one_event(record: Any) -> list[Event]:
+    return [record_to_event(record)]
 
 
 def _complete(raw: bytes) -> bool:

@@ -2,15 +2,21 @@
 
 The session is a file in the data directory (mode 0600), or a StringSession from `TG_SESSION`. The
 service never prompts: a missing or unauthorized session is a clear error, exit code 2, so a
-container does not hang waiting on stdin.
+container does not hang waiting on stdin. One process per data directory: a second one is refused
+at once (an exclusive lock on `tgmon.lock`), instead of failing later with SQLite's "database is
+locked" from Telethon's session file, or with Telegram revoking a key used from two places.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import os
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from telethon import TelegramClient
 from telethon.sessions import StringSession
@@ -19,7 +25,28 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 
 SESSION_NAME = "tgmon.session"
-FLOOD_SLEEP_THRESHOLD = 5  # seconds Telethon may sleep silently on FloodWait; longer waits are ours to log
+# Telethon sleeps through FloodWaits up to this many seconds without telling anyone; at 0 every wait
+# reaches tgmon, which logs it, counts it and resumes from where it was.
+FLOOD_SLEEP_THRESHOLD = 0
+LOCK_NAME = "tgmon.lock"
+UNAUTHORIZED = "the session is not authorized (logged out or revoked): run `tgmon login` again"
+
+
+class Client(TelegramClient):  # type: ignore[misc]
+    """Telethon's client, telling tgmon when it reconnected by itself (after a network drop).
+
+    Telethon hands the sender `_handle_auto_reconnect` as its reconnect callback; this is the one
+    place it says a connection came back, and every update pushed meanwhile may be lost.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.reconnect_listeners: list[Callable[[], None]] = []
+        super().__init__(*args, **kwargs)
+
+    async def _handle_auto_reconnect(self) -> None:
+        await super()._handle_auto_reconnect()
+        for listener in list(self.reconnect_listeners):
+            listener()
 
 
 def session_path(settings: Settings) -> Path:
@@ -36,7 +63,7 @@ def _credentials(settings: Settings) -> tuple[int, str]:
     return env.api_id, env.api_hash.get_secret_value()
 
 
-def make_client(settings: Settings, *, session: str | None = None) -> TelegramClient:
+def make_client(settings: Settings, *, session: str | None = None) -> Client:
     """A client on the configured session (not connected yet)."""
     api_id, api_hash = _credentials(settings)
     if session is not None:
@@ -47,15 +74,52 @@ def make_client(settings: Settings, *, session: str | None = None) -> TelegramCl
         path = session_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = str(path.with_suffix(""))  # Telethon appends ".session"
-    return TelegramClient(
-        store,
-        api_id,
-        api_hash,
-        flood_sleep_threshold=FLOOD_SLEEP_THRESHOLD,
-        catch_up=False,
-        device_model="tgmon",
-        app_version="tgmon",
-    )
+    try:
+        client = Client(
+            store,
+            api_id,
+            api_hash,
+            flood_sleep_threshold=FLOOD_SLEEP_THRESHOLD,
+            catch_up=False,
+            device_model="tgmon",
+            app_version="tgmon",
+        )
+    except sqlite3.OperationalError as exc:
+        raise ConfigError(f"{session_path(settings)}: the session file cannot be opened ({exc})") from None
+    env = settings.env
+    if env.dc_id is not None and env.dc_address is not None:
+        # A non-default server, such as Telegram's test environment; the session remembers it.
+        where = (env.dc_id, env.dc_address, env.dc_port)
+        if (client.session.dc_id, client.session.server_address, client.session.port) != where:
+            client.session.set_dc(*where)
+    return client
+
+
+@contextlib.contextmanager
+def exclusive(settings: Settings) -> Iterator[None]:
+    """Hold the data directory's lock; a second tgmon on the same session is refused with a clear error."""
+    path = settings.data_dir / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ConfigError(
+                f"{settings.data_dir}: another tgmon process (pid {holder}) is using this data directory and its"
+                " Telegram session: stop it first (one client per session), or give this one its own --data-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def protect(settings: Settings) -> None:
@@ -65,7 +129,7 @@ def protect(settings: Settings) -> None:
         os.chmod(path, 0o600)
 
 
-async def connect_authorized(settings: Settings) -> TelegramClient:
+async def connect_authorized(settings: Settings) -> Client:
     """Connect the service's client; a missing, revoked or unauthorized session is a ConfigError."""
     _credentials(settings)
     if settings.env.session is None and not session_path(settings).exists():
@@ -77,7 +141,7 @@ async def connect_authorized(settings: Settings) -> TelegramClient:
     await client.connect()
     if not await client.is_user_authorized():
         await client.disconnect()
-        raise ConfigError("Telegram: the session is not authorized (logged out or revoked): run `tgmon login` again")
+        raise ConfigError(f"Telegram: {UNAUTHORIZED}")
     protect(settings)
     return client
 

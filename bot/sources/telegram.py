@@ -1,252 +1,307 @@
 """The live Telegram source: a Telethon user client following the configured channels.
 
-Everything Telegram sends is turned into `bot.models` events by `UpdateHandler`, one place for live
-updates, and later for messages fetched while catching up and for recorded raw updates, so each path
-is tested with the same real TL objects. Edits arrive as the full new message and become a `Post`
-with `edit_date`: the store sees that the text changed and keeps the old one as a version.
+Three mechanisms, each covering what the others miss (docs/telegram.md):
+
+- live updates pushed by Telegram (new posts, edits, deletions), converted as they arrive: the fast
+  path, seconds from post to alert;
+- catch-up (`catchup.py`) of every channel from its own cursor in the store: at start, after every
+  reconnect, and when Telegram says a channel's update stream was cut (`UpdateChannelTooLong`);
+- a periodic poll while connected: one `messages.getPeerDialogs` request per 100 channels tells
+  which channels have posts past their cursor, and only those are read. A channel whose pushes
+  silently stopped costs one poll interval at most.
+
+Only catch-up moves a channel's cursor, so a post is never skipped because a live update came out
+of order; the store's idempotent upserts make a post seen both ways count once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
 
-from telethon import TelegramClient, events, utils
-from telethon.tl import types
+from telethon import errors, events
+from telethon.tl import functions, types
 
+from bot.aio import wait_event
+from bot.errors import ConfigError
 from bot.logging import get_logger
-from bot.models import Channel, Deletion, Entity, Event, ForwardOrigin, Media, MediaKind, Post
+from bot.models import Channel
 from bot.settings import Channels
-from bot.sources import Cursor, CursorLookup, SourceItem
+from bot.sources import CursorLookup, SourceItem
+from bot.sources.catchup import (
+    CatchUp,
+    ChannelGone,
+    FloodStats,
+    HistoryStore,
+    Requests,
+    SyncState,
+    cursor_key,
+)
+from bot.sources.channels import RESOLVE_PACE_S, ChannelRegistry, Followed, Pacer
+from bot.sources.media import MediaDownloader
+from bot.sources.recording import Recorder
+from bot.sources.session import UNAUTHORIZED
+from bot.sources.tl import CHANNEL_UPDATES, UpdateHandler
+from bot.store import ChannelRecord
 
 log = get_logger("tgmon.telegram")
 
-CHANNEL_UPDATES = (types.UpdateNewChannelMessage, types.UpdateEditChannelMessage, types.UpdateDeleteChannelMessages)
-_QUEUE_SIZE = 1000
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+LIVE_UPDATES = (*CHANNEL_UPDATES, types.UpdateChannelTooLong, types.UpdateChannel)
+QUEUE_SIZE = 1000
+HISTORY_PACE_S = 0.35  # between history requests, across all channels: about 3 a second at most
+REFRESH_EVERY = timedelta(minutes=30)  # a poll that also re-reads recent posts for edits and deletions
+RECONNECT_CAP_S = 300.0
+DIALOGS_CHUNK = 100
 
 
-def cursor_key(channel_id: int) -> str:
-    return f"telegram:{channel_id}"
+class TelegramStore(HistoryStore, Protocol):
+    async def channel_records(self) -> list[ChannelRecord]: ...
 
 
-def channel_of(entity: Any, channel_id: int) -> Channel:
-    """A `Channel` from Telethon's `types.Channel` (or what we know when the entity is missing)."""
-    if not isinstance(entity, types.Channel):
-        return Channel(channel_id)
-    username = entity.username
-    if username is None and entity.usernames:
-        active = [u.username for u in entity.usernames if u.active]
-        username = active[0] if active else None
-    return Channel(entity.id, entity.title, username)
+class _Failed:
+    """A background task's exception, handed to the consumer through the queue."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
-def _entity_type(entity: types.TypeMessageEntity) -> str:
-    """`MessageEntityTextUrl` → `text_url`, as Telegram's Bot API names them."""
-    return _CAMEL.sub("_", type(entity).__name__.removeprefix("MessageEntity")).lower()
-
-
-def entities_of(entities: Iterable[types.TypeMessageEntity] | None) -> tuple[Entity, ...]:
-    return tuple(
-        Entity(_entity_type(e), e.offset, e.length, getattr(e, "url", None)) for e in entities or () if e.length
-    )
-
-
-def _photo_size(photo: types.Photo) -> tuple[int | None, int | None, int | None]:
-    """Width, height and bytes of the largest size Telegram keeps of a photo."""
-    best: tuple[int | None, int | None, int | None] = (None, None, None)
-    for size in photo.sizes:
-        if isinstance(size, types.PhotoSize):
-            candidate = (size.w, size.h, size.size)
-        elif isinstance(size, types.PhotoSizeProgressive) and size.sizes:
-            candidate = (size.w, size.h, max(size.sizes))
-        else:
-            continue
-        if best[0] is None or (candidate[0] or 0) * (candidate[1] or 0) > (best[0] or 0) * (best[1] or 0):
-            best = candidate
-    return best
-
-
-def _file_id(media: Any) -> str | None:
-    try:
-        packed = utils.pack_bot_file_id(media)
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return packed if isinstance(packed, str) else None
-
-
-def _document_media(document: types.Document) -> Media:
-    kind = MediaKind.DOCUMENT
-    duration: float | None = None
-    width = height = None
-    file_name = None
-    for attribute in document.attributes:
-        if isinstance(attribute, types.DocumentAttributeVideo):
-            kind = MediaKind.ROUND_VIDEO if attribute.round_message else MediaKind.VIDEO
-            duration, width, height = float(attribute.duration), attribute.w, attribute.h
-        elif isinstance(attribute, types.DocumentAttributeAudio):
-            kind = MediaKind.VOICE if attribute.voice else MediaKind.AUDIO
-            duration = float(attribute.duration)
-        elif isinstance(attribute, types.DocumentAttributeFilename):
-            file_name = attribute.file_name
-        elif isinstance(attribute, types.DocumentAttributeImageSize):
-            width, height = attribute.w, attribute.h
-    # Stickers and GIFs also carry video or image attributes; their own attribute decides the kind.
-    for attribute in document.attributes:
-        if isinstance(attribute, types.DocumentAttributeSticker):
-            kind = MediaKind.STICKER
-        elif isinstance(attribute, types.DocumentAttributeAnimated):
-            kind = MediaKind.ANIMATION
-    return Media(kind, document.mime_type, document.size, duration, width, height, file_name, _file_id(document))
-
-
-def media_of(media: types.TypeMessageMedia | None) -> tuple[Media, ...]:
-    """Metadata of a message's media; every kind Telegram has maps to one of ours."""
-    if media is None or isinstance(media, types.MessageMediaEmpty):
-        return ()
-    if isinstance(media, types.MessageMediaPhoto):
-        if not isinstance(media.photo, types.Photo):
-            return (Media(MediaKind.PHOTO),)
-        width, height, size = _photo_size(media.photo)
-        return (Media(MediaKind.PHOTO, "image/jpeg", size, None, width, height, None, _file_id(media.photo)),)
-    if isinstance(media, types.MessageMediaDocument):
-        if not isinstance(media.document, types.Document):
-            return (Media(MediaKind.DOCUMENT),)
-        return (_document_media(media.document),)
-    if isinstance(media, types.MessageMediaWebPage):
-        return (Media(MediaKind.WEB_PAGE),)
-    if isinstance(media, types.MessageMediaPoll):
-        return (Media(MediaKind.POLL),)
-    if isinstance(media, types.MessageMediaGeo | types.MessageMediaGeoLive | types.MessageMediaVenue):
-        return (Media(MediaKind.GEO),)
-    if isinstance(media, types.MessageMediaContact):
-        return (Media(MediaKind.CONTACT),)
-    return (Media(MediaKind.OTHER),)
-
-
-def _forward_of(header: types.MessageFwdHeader | None, entities: Mapping[int, Any]) -> ForwardOrigin | None:
-    if header is None:
-        return None
-    channel_id = header.from_id.channel_id if isinstance(header.from_id, types.PeerChannel) else None
-    name = header.from_name
-    if name is None and header.from_id is not None:
-        entity = entities.get(utils.get_peer_id(header.from_id))
-        name = getattr(entity, "title", None) or getattr(entity, "first_name", None)
-    return ForwardOrigin(channel_id, header.channel_post, name, header.date)
-
-
-def message_to_post(
-    message: types.TypeMessage, channel: Channel, entities: Mapping[int, Any] | None = None
-) -> Post | None:
-    """A channel message as a `Post`; None for service messages and empty (deleted) ones."""
-    if not isinstance(message, types.Message) or message.date is None:
-        return None
-    entities = entities or {}
-    reply = message.reply_to.reply_to_msg_id if isinstance(message.reply_to, types.MessageReplyHeader) else None
-    return Post(
-        channel=channel,
-        message_id=message.id,
-        date=message.date.astimezone(UTC),
-        text=message.message or "",
-        entities=entities_of(message.entities),
-        edit_date=message.edit_date.astimezone(UTC) if message.edit_date else None,
-        views=message.views,
-        forwards=message.forwards,
-        replies=message.replies.replies if message.replies else None,
-        reply_to=reply,
-        forward=_forward_of(message.fwd_from, entities),
-        grouped_id=message.grouped_id,
-        author=message.post_author,
-        media=media_of(message.media),
-    )
-
-
-class UpdateHandler:
-    """Telegram updates → events, for the monitored channels only.
-
-    `monitored(channel_id)` decides; `entities` are the users and chats Telegram sent with the
-    update, keyed by marked peer id (-100… for channels), as Telethon provides them.
-    """
-
-    def __init__(self, monitored: Any) -> None:
-        self.monitored = monitored
-
-    def events(self, update: Any, entities: Mapping[int, Any]) -> list[Event]:
-        if isinstance(update, types.UpdateNewChannelMessage | types.UpdateEditChannelMessage):
-            message = update.message
-            peer = getattr(message, "peer_id", None)
-            if not isinstance(peer, types.PeerChannel) or not self.monitored(peer.channel_id):
-                return []
-            channel = channel_of(entities.get(utils.get_peer_id(peer)), peer.channel_id)
-            post = message_to_post(message, channel, entities)
-            return [post] if post is not None else []
-        if isinstance(update, types.UpdateDeleteChannelMessages):
-            if not self.monitored(update.channel_id):
-                return []
-            return [Deletion(update.channel_id, tuple(update.messages), datetime.now(UTC))]
-        return []
+def _channel_of_update(update: Any) -> int | None:
+    if isinstance(update, types.UpdateNewChannelMessage | types.UpdateEditChannelMessage):
+        peer = getattr(update.message, "peer_id", None)
+        return peer.channel_id if isinstance(peer, types.PeerChannel) else None
+    return getattr(update, "channel_id", None)
 
 
 class TelegramSource:
-    """Live updates of the configured channels from a connected, authorized client."""
+    """Live updates, catch-up and polling of the configured channels, as one stream of items."""
 
     name = "telegram"
 
-    def __init__(self, client: TelegramClient, channels: Channels) -> None:
+    def __init__(
+        self,
+        client: Any,
+        channels: Channels,
+        store: TelegramStore,
+        *,
+        poll_interval: float = 90.0,
+        initial_backfill: int = 100,
+        media: MediaDownloader | None = None,
+        recorder: Recorder | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        history_pace_s: float = HISTORY_PACE_S,
+        resolve_pace_s: float = RESOLVE_PACE_S,
+    ) -> None:
         self.client = client
         self.channels = channels
-        self.channel_ids: set[int] = set()
-        self._queue: asyncio.Queue[SourceItem] = asyncio.Queue(maxsize=_QUEUE_SIZE)
-        self._handler = UpdateHandler(lambda channel_id: channel_id in self.channel_ids)
-        self._seen: dict[int, int] = {}
+        self.store = store
+        self.poll_interval = poll_interval
+        self.media = media
+        self.recorder = recorder
+        self.on_progress = on_progress
+        self.flood = FloodStats()
+        self.registry = ChannelRegistry(
+            client, channels, [], store.write, pacer=Pacer(resolve_pace_s), on_flood=self.flood.record
+        )
+        self.catchup = CatchUp(
+            client,
+            store,
+            Requests(Pacer(history_pace_s), self.flood),
+            initial_backfill=initial_backfill,
+            on_message=self._fetched,
+        )
+        self.states: dict[int, SyncState] = {}
+        self.last_update_at: datetime | None = None
+        self.last_sync_at: datetime | None = None
+        self.rounds = 0
+        self._handler = UpdateHandler(self._followed_channel)
+        self._queue: asyncio.Queue[SourceItem | _Failed] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._wake = asyncio.Event()
+        self._urgent: set[int] = set()
+        self._refresh_due = True
 
-    async def resolve(self) -> None:
-        """Channel ids for every configured channel; @usernames are resolved once per start."""
-        for config in self.channels.items:
-            if config.id is not None:
-                self.channel_ids.add(config.id)
-                continue
-            try:
-                entity = await self.client.get_entity(config.username)
-            except (ValueError, TypeError) as exc:
-                log.error("telegram.channel_unavailable", channel=config.username, error=str(exc))
-                continue
-            if isinstance(entity, types.Channel):
-                self.channel_ids.add(entity.id)
-                log.info("telegram.channel_resolved", channel=config.username, id=entity.id, title=entity.title)
-            else:
-                log.error("telegram.not_a_channel", channel=config.username, kind=type(entity).__name__)
+    def _followed_channel(self, channel_id: int) -> Channel | None:
+        followed = self.registry.followed.get(channel_id)
+        return followed.channel if followed is not None else None
 
-    def _items(self, update: Any, entities: Mapping[int, Any]) -> list[SourceItem]:
-        items = []
-        for event in self._handler.events(update, entities):
-            cursor = None
-            if (
-                isinstance(event, Post)
-                and event.edit_date is None
-                and event.message_id > self._seen.get(event.channel.id, 0)
-            ):
-                self._seen[event.channel.id] = event.message_id
-                cursor = Cursor(cursor_key(event.channel.id), str(event.message_id))
-            items.append(SourceItem(event, cursor))
-        return items
+    def reconnected(self) -> None:
+        """The connection came back: catch every channel up, edits and deletions included."""
+        log.info("telegram.reconnected", action="catching up every channel")
+        self._refresh_due = True
+        self._wake.set()
 
-    async def _on_update(self, update: Any) -> None:
-        for item in self._items(update, getattr(update, "_entities", {}) or {}):
-            await self._queue.put(item)  # a full queue holds Telethon back: backpressure, not loss
+    def sync_soon(self, channel_ids: Iterable[int]) -> None:
+        self._urgent.update(channel_ids)
+        self._wake.set()
 
     async def items(self, cursors: CursorLookup) -> AsyncIterator[SourceItem]:
-        await self.resolve()
-        if not self.channel_ids:
-            log.warning("telegram.no_channels", hint="add channels to config/channels.toml")
-        log.info("telegram.listening", channels=len(self.channel_ids))
-        builder = events.Raw(types=list(CHANNEL_UPDATES))
+        self.registry = ChannelRegistry(
+            self.client,
+            self.channels,
+            await self.store.channel_records(),
+            self.store.write,
+            pacer=self.registry.pacer,
+            on_flood=self.flood.record,
+        )
+        await self.registry.resolve_all()
+        if not self.registry.followed:
+            log.warning("telegram.no_channels", hint="add reachable channels to config/channels.toml")
+        for channel_id in self.registry.followed:
+            self.states[channel_id] = SyncState.parse(await cursors(cursor_key(channel_id)))
+        builder = events.Raw(types=list(LIVE_UPDATES))
         self.client.add_event_handler(self._on_update, builder)
+        listeners = getattr(self.client, "reconnect_listeners", None)
+        if listeners is not None:
+            listeners.append(self.reconnected)
+        tasks = [
+            asyncio.create_task(self._guard(self._poll()), name="telegram-poll"),
+            asyncio.create_task(self._guard(self._watch_connection()), name="telegram-connection"),
+        ]
+        if self.media is not None:
+            tasks.append(asyncio.create_task(self._guard(self.media.run()), name="telegram-media"))
+        log.info("telegram.listening", channels=len(self.registry.followed), poll_interval_s=self.poll_interval)
         try:
             while True:
-                yield await self._queue.get()
+                item = await self._queue.get()
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self.client.remove_event_handler(self._on_update, builder)
+            if listeners is not None:
+                with contextlib.suppress(ValueError):
+                    listeners.remove(self.reconnected)
+
+    async def _guard(self, work: Any) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except errors.UnauthorizedError as exc:
+            await self._queue.put(_Failed(ConfigError(f"Telegram: {UNAUTHORIZED} ({type(exc).__name__})")))
+        except Exception as exc:  # any crash of a background task ends the source, loudly
+            await self._queue.put(_Failed(exc))
+
+    def _fetched(self, message: Any, followed: Followed) -> None:
+        if self.recorder is not None:
+            self.recorder.message(message, followed.entity)
+        if self.media is not None:
+            self.media.offer(message, followed)
+
+    async def _on_update(self, update: Any) -> None:
+        channel_id = _channel_of_update(update)
+        followed = self.registry.followed.get(channel_id) if channel_id is not None else None
+        if followed is None:
+            return
+        self.last_update_at = datetime.now(UTC)
+        entities: Mapping[int, Any] = getattr(update, "_entities", None) or {}
+        if self.recorder is not None:
+            self.recorder.update(update, entities)
+        if isinstance(update, types.UpdateChannelTooLong | types.UpdateChannel):
+            # Too long: Telegram dropped this channel's updates. UpdateChannel: it changed (renamed,
+            # went private, the account was removed). Either way, read it from history now.
+            log.info("telegram.channel_resync", channel=followed.label, reason=type(update).__name__)
+            self.sync_soon([followed.id])
+            return
+        if self.media is not None and isinstance(update, types.UpdateNewChannelMessage):
+            self.media.offer(update.message, followed)
+        for event in self._handler.events(update, entities):
+            await self._queue.put(SourceItem(event))  # a full queue holds Telethon back: backpressure, not loss
+
+    async def _poll(self) -> None:
+        last_refresh = time.monotonic()
+        first = True
+        while True:
+            started = time.monotonic()
+            urgent, self._urgent = self._urgent, set()
+            refresh = self._refresh_due or started - last_refresh >= REFRESH_EVERY.total_seconds()
+            if refresh:
+                self._refresh_due = False
+                last_refresh = started
+            self._wake.clear()
+            if urgent and not refresh and not first:
+                targets = [f for f in self.registry.followed.values() if f.id in urgent]
+            else:
+                targets = list(self.registry.followed.values())
+                if not refresh:
+                    targets = await self._changed(targets)
+            await self._round(targets, refresh=refresh, show_progress=first)
+            first = False
+            remaining = self.poll_interval - (time.monotonic() - started)
+            if remaining > 0:
+                await wait_event(self._wake, remaining)
+
+    async def _changed(self, followed: list[Followed]) -> list[Followed]:
+        """Channels with posts past their cursor, by one getPeerDialogs request per 100 joined channels."""
+        joined = [f for f in followed if f.joined]
+        tops: dict[int, int] = {}
+        for start in range(0, len(joined), DIALOGS_CHUNK):
+            chunk = joined[start : start + DIALOGS_CHUNK]
+            request = functions.messages.GetPeerDialogsRequest([types.InputDialogPeer(f.peer) for f in chunk])
+            try:
+                result = await self.catchup.request("dialogs", f"{len(chunk)} channels", partial(self.client, request))
+            except (errors.RPCError, ChannelGone, ConnectionError) as exc:
+                log.warning("telegram.dialogs_failed", error=str(exc), fallback="reading each channel")
+                return followed
+            for dialog in result.dialogs:
+                if isinstance(dialog.peer, types.PeerChannel):
+                    tops[dialog.peer.channel_id] = dialog.top_message
+        return [
+            f for f in followed if f.id not in tops or tops[f.id] > self.states.setdefault(f.id, SyncState()).max_id
+        ]
+
+    async def _round(self, targets: list[Followed], *, refresh: bool, show_progress: bool) -> None:
+        started = time.monotonic()
+        for done, followed in enumerate(targets, 1):
+            if followed.id not in self.registry.followed:
+                continue
+            state = self.states.setdefault(followed.id, SyncState())
+            try:
+                async for item in self.catchup.sync(followed, state, refresh=refresh):
+                    await self._queue.put(item)
+            except ChannelGone as exc:
+                await self.registry.gone(followed, exc.reason)
+            except ConnectionError as exc:
+                log.warning("telegram.sync_interrupted", channel=followed.label, error=str(exc), retry="next round")
+                return
+            except errors.UnauthorizedError:
+                raise
+            except errors.RPCError as exc:
+                log.error("telegram.sync_failed", channel=followed.label, error=str(exc), retry="next round")
+            if show_progress and self.on_progress is not None:
+                self.on_progress(done, len(targets))
+        self.rounds += 1
+        self.last_sync_at = datetime.now(UTC)
+        log.info(
+            "telegram.synced",
+            channels=len(targets),
+            refresh=refresh,
+            seconds=round(time.monotonic() - started, 1),
+            flood_waits=self.flood.waits,
+        )
+
+    async def _watch_connection(self) -> None:
+        """Telethon retries a dropped connection a few times; when it gives up, keep trying, backing off."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.client.disconnected
+            log.error("telegram.disconnected", action="reconnecting")
+            delay = 1.0
+            while True:
+                try:
+                    await self.client.connect()
+                    break
+                except (OSError, ConnectionError, TimeoutError) as exc:
+                    log.warning("telegram.reconnect_failed", error=str(exc), retry_in_s=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_CAP_S)
+            self.reconnected()

@@ -43,6 +43,30 @@ class AlertRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """A channel as the store knows it: enough to reach it again without resolving its username."""
+
+    id: int
+    username: str | None
+    title: str | None
+    access_hash: int | None
+    available: bool = True
+    unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """A downloaded attachment: where it is (relative to the data directory) and its content hash."""
+
+    channel_id: int
+    message_id: int
+    position: int
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One alert waiting for one destination."""
 
@@ -84,6 +108,16 @@ class WriteTx(Protocol):
 
     def set_cursor(self, source: str, value: str) -> None: ...
 
+    def save_channel(self, record: ChannelRecord) -> None:
+        """Keep a resolved channel (id, access hash, names); a renamed one keeps its id and history."""
+        ...
+
+    def mark_absent(self, channel_id: int, message_ids: Sequence[int]) -> None:
+        """Ids the channel's history does not have: deleted before they were seen."""
+        ...
+
+    def add_media_file(self, file: MediaFile) -> None: ...
+
     def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None: ...
 
     def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None: ...
@@ -109,6 +143,20 @@ class Store(Protocol):
         ...
 
     async def pending_deliveries(self, destinations: Sequence[str]) -> int: ...
+
+    async def channel_records(self) -> list[ChannelRecord]: ...
+
+    async def channel_overview(self) -> list[dict[str, Any]]:
+        """Per channel: names, availability, when resolved, posts stored and the latest post's date."""
+        ...
+
+    async def message_ids(self, channel_id: int, since: datetime, limit: int) -> list[int]:
+        """Ids of the channel's stored posts dated from `since`, newest first, not deleted."""
+        ...
+
+    async def missing_ids(self, channel_id: int, low: int, high: int, limit: int) -> list[int]:
+        """Ids in [low, high] neither stored, nor recorded deleted, nor known absent."""
+        ...
 
     async def stats(self) -> dict[str, Any]: ...
 

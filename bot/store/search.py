@@ -25,6 +25,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.aio import wait_event
 from bot.errors import StoreError
 from bot.logging import get_logger
 
@@ -73,10 +74,14 @@ _IDLE_WAIT_S = 2.0
 
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
-    await conn.execute("PRAGMA busy_timeout = 5000")
-    await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
+    try:
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
+    except BaseException:
+        await conn.close()  # its thread would otherwise keep the process from exiting
+        raise
     return conn
 
 
@@ -201,8 +206,7 @@ class SearchIndexer:
                 indexed = 0
             if indexed:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=_IDLE_WAIT_S)
+            await wait_event(self.wake, _IDLE_WAIT_S)
             self.wake.clear()
 
     async def close(self) -> None:

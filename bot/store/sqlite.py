@@ -27,7 +27,7 @@ import orjson
 from bot.errors import StoreError
 from bot.logging import get_logger
 from bot.models import Event
-from bot.store import Delivery, WriteTx
+from bot.store import ChannelRecord, Delivery, WriteTx
 from bot.store.search import CACHE_KIB, SearchIndexer
 from bot.store.sqlite_tx import PreparedBatch, SQLiteTx, iso, prepare_batch
 
@@ -162,6 +162,8 @@ class SQLiteStore:
                 log.error("store.commit_failed", path=str(self.path), error=str(exc), jobs=len(batch))
                 error = _explain(self.path, exc)
                 outcomes = [(None, error)] * len(batch)
+            except Exception as exc:  # a lone job's own error (it ran without a savepoint): its caller's
+                outcomes = [(None, exc)] * len(batch)
             else:
                 self._indexer.wake.set()
             for (_, future), (result, failure) in zip(batch, outcomes, strict=True):
@@ -230,6 +232,45 @@ class SQLiteStore:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def channel_records(self) -> list[ChannelRecord]:
+        async with self._reader.execute(
+            "SELECT id, username, title, access_hash, available, unavailable_reason FROM channels ORDER BY id"
+        ) as cursor:
+            return [
+                ChannelRecord(cid, username, title, access_hash, bool(available), reason)
+                async for cid, username, title, access_hash, available, reason in cursor
+            ]
+
+    async def channel_overview(self) -> list[dict[str, Any]]:
+        async with self._reader.execute(
+            "SELECT c.id, c.username, c.title, c.available, c.unavailable_reason, c.resolved_at,"
+            " (SELECT count(*) FROM posts p WHERE p.channel_id = c.id),"
+            " (SELECT max(date) FROM posts p WHERE p.channel_id = c.id)"
+            " FROM channels c ORDER BY c.id"
+        ) as cursor:
+            keys = ("id", "username", "title", "available", "unavailable_reason", "resolved_at", "posts", "last_post")
+            return [{**dict(zip(keys, row, strict=True)), "available": bool(row[3])} async for row in cursor]
+
+    async def message_ids(self, channel_id: int, since: datetime, limit: int) -> list[int]:
+        async with self._reader.execute(
+            "SELECT p.message_id FROM posts p WHERE p.channel_id = ? AND p.date >= ? AND p.message_id > 0"
+            " AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.channel_id = p.channel_id"
+            " AND d.message_id = p.message_id) ORDER BY p.message_id DESC LIMIT ?",
+            (channel_id, iso(since), limit),
+        ) as cursor:
+            return [int(row[0]) async for row in cursor]
+
+    async def missing_ids(self, channel_id: int, low: int, high: int, limit: int) -> list[int]:
+        async with self._reader.execute(
+            "WITH RECURSIVE ids(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM ids WHERE n < ?)"
+            " SELECT n FROM ids WHERE NOT EXISTS (SELECT 1 FROM posts WHERE channel_id = ? AND message_id = n)"
+            " AND NOT EXISTS (SELECT 1 FROM deletions WHERE channel_id = ? AND message_id = n)"
+            " AND NOT EXISTS (SELECT 1 FROM absent_messages WHERE channel_id = ? AND message_id = n)"
+            " ORDER BY n DESC LIMIT ?",
+            (max(low, 1), high, channel_id, channel_id, channel_id, limit),
+        ) as cursor:
+            return [int(row[0]) async for row in cursor]
+
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         async with self._reader.execute(sql, params) as cursor:
             row = await cursor.fetchone()
@@ -280,7 +321,7 @@ class SQLiteStore:
             " FROM search.posts_fts f JOIN posts p ON p.id = f.rowid LEFT JOIN channels c ON c.id = p.channel_id"
             " WHERE posts_fts MATCH ?"
         )
-        params: list[Any] = [query]
+        params: list[Any] = [query.replace("ё", "е").replace("Ё", "Е")]  # folded like the index
         if since is not None:
             sql += " AND p.date >= ?"
             params.append(iso(since))
@@ -294,7 +335,7 @@ class SQLiteStore:
             async with self._reader.execute(sql, params) as cursor:
                 rows = await cursor.fetchall()
         except sqlite3.OperationalError as exc:
-            if "fts5" in str(exc) or "syntax" in str(exc):
+            if any(word in str(exc) for word in ("fts5", "syntax", "unterminated", "no such column")):
                 raise StoreError(f"search query {query!r}: {exc}") from None
             raise _explain(self.path, exc) from None
         return [

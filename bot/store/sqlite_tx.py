@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from bot.models import Channel, Deletion, Edit, Entity, Event, ForwardOrigin, Media, MediaKind, Post
-from bot.store import AlertRecord, Outcome
+from bot.store import AlertRecord, ChannelRecord, MediaFile, Outcome
 
 _KEY_JOIN = "{t}.channel_id = k.value->>0 AND {t}.message_id = k.value->>1"
 
@@ -262,7 +262,9 @@ class SQLiteTx:
         outcome = Outcome.UNCHANGED
         edit_date = iso(post.edit_date) if post.edit_date else None
         if post.text != current.text:
-            if edit_date is not None and current.edit_date is not None and edit_date < current.edit_date:
+            # An older copy (the original of a post stored since edited, or an earlier edit) must
+            # not bring its text back: a file replayed twice would add versions each time.
+            if current.edit_date is not None and (edit_date is None or edit_date < current.edit_date):
                 return Outcome.STALE
             self._supersede(current, post.key, post.text, _entities_json(post.entities), edit_date, versions, now)
             outcome = Outcome.EDITED
@@ -433,6 +435,35 @@ class SQLiteTx:
 
     def clear_alert(self, alert_id: str, by: str) -> None:
         self._conn.execute("UPDATE alerts SET cleared_by = ? WHERE id = ? AND cleared_by IS NULL", (by, alert_id))
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        now = stamp()
+        self._conn.execute(
+            "INSERT INTO channels (id, username, title, access_hash, available, unavailable_reason, resolved_at,"
+            " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " username = coalesce(excluded.username, username), title = coalesce(excluded.title, title),"
+            " access_hash = coalesce(excluded.access_hash, access_hash), available = excluded.available,"
+            " unavailable_reason = excluded.unavailable_reason, resolved_at = excluded.resolved_at,"
+            " updated_at = excluded.updated_at",
+            (
+                record.id, record.username, record.title, record.access_hash, int(record.available),
+                record.unavailable_reason, now, now, now,
+            ),
+        )  # fmt: skip
+
+    def mark_absent(self, channel_id: int, message_ids: Sequence[int]) -> None:
+        now = stamp()
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO absent_messages (channel_id, message_id, checked_at) VALUES (?, ?, ?)",
+            [(channel_id, mid, now) for mid in message_ids],
+        )
+
+    def add_media_file(self, file: MediaFile) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO media_files (channel_id, message_id, position, path, sha256, size, downloaded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (file.channel_id, file.message_id, file.position, file.path, file.sha256, file.size, stamp()),
+        )
 
     def set_cursor(self, source: str, value: str) -> None:
         self._conn.execute(

@@ -354,11 +354,6 @@ class HeldReads:
         return due
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Dispatcher._worker returns as soon as a read finds nothing while draining, even if that read began "
-    "before an alert was committed and woken for: drain() then reports success with the alert still pending",
-)
 async def test_drain_delivers_an_alert_committed_during_a_read(store: SQLiteStore) -> None:
     held = HeldReads(store)
     recorder = Recorder("jsonl")

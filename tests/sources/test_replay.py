@@ -208,21 +208,11 @@ def test_missing_message_id_gives_stable_synthetic_id() -> None:
     assert not first.has_real_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replay.parse_time lets OverflowError out (timestamp 1e20): not a BadRecord, so one bad line "
-    "ends the whole replay",
-)
 def test_out_of_range_timestamp_is_a_bad_record() -> None:
     with pytest.raises(BadRecord, match="timestamp"):
         record_to_event(rec(1, timestamp=1e20))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replay._int accepts integers beyond SQLite's 64-bit range (message_id 2**64); the store "
-    "write then fails (orjson 'Integer exceeds 64-bit range') and takes the pipeline down",
-)
 def test_out_of_range_integer_is_a_bad_record() -> None:
     with pytest.raises(BadRecord, match="message_id"):
         record_to_event(rec(2**64))
@@ -334,7 +324,6 @@ async def test_lone_surrogate_escapes_in_jsonl_are_replaced(tmp_path: Path) -> N
     assert event.text.endswith("b")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: OverflowError from replay.parse_time escapes ReplaySource._jsonl")
 async def test_out_of_range_timestamp_line_is_skipped(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "feed.jsonl", [rec(1, timestamp=1e20), rec(2)])
     source = ReplaySource([path])

@@ -61,11 +61,6 @@ async def test_yo_and_ye_find_each_other(store: SQLiteStore) -> None:
     assert sorted(await found(store, '"прилеты"')) == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SQLiteStore.search passes a raw FTS query (e.g. one with OR, or --raw) without folding ё→е, "
-    "while the index stores folded text, so 'прилёты OR взрывы' finds nothing (search.py says queries are folded)",
-)
 async def test_yo_in_raw_query_finds_folded_text(store: SQLiteStore) -> None:
     await apply(store, [post(1, "Прилёты в Белгороде")])
     await store.flush()
@@ -166,11 +161,6 @@ async def test_damaged_search_db_is_rebuilt(tmp_data_dir: Path) -> None:
         stop_stray_sqlite_connections()  # see the next test
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: search._connect leaks its aiosqlite connection (a non-daemon thread) when a PRAGMA fails on a "
-    "damaged search.db, so after the rebuild the process never exits (`tgmon stats` prints, then hangs)",
-)
 async def test_rebuilding_damaged_search_db_leaves_no_thread(tmp_data_dir: Path) -> None:
     await damage_search_db(tmp_data_dir)
     before = len(sqlite_worker_threads())
@@ -186,11 +176,6 @@ async def test_rebuilding_damaged_search_db_leaves_no_thread(tmp_data_dir: Path)
         stop_stray_sqlite_connections()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SearchIndexer.run waits with asyncio.wait_for, which on Python 3.11 swallows a cancel() that "
-    "arrives as `wake` is set; the indexer task then runs on and SQLiteStore.close() awaits it forever",
-)
 async def test_indexer_stops_when_cancelled_as_it_is_woken(tmp_data_dir: Path) -> None:
     store = await open_store(tmp_data_dir)
     await store.close()

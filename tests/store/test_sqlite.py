@@ -236,16 +236,12 @@ async def test_prepared_fast_path_with_edits_and_deletions(store: SQLiteStore) -
     assert await store.write(lambda tx: tx.apply_prepared(with_edit)) == [Outcome.NEW, Outcome.EDITED]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: re-applying a post with its edit makes new versions each time: SQLiteTx._refresh treats the "
-    "original Post (no edit_date) as newer than the stored edit, so a replay read again stores versions twice",
-)
 @PATHS
 async def test_reapplying_post_and_edit_changes_nothing(store: SQLiteStore, run: Apply) -> None:
     events = [post(1, "Ракетная опастность"), edit(1, "Ракетная опасность", 1)]
     assert await run(store, events) == [Outcome.NEW, Outcome.EDITED]
-    assert await run(store, events) == [Outcome.UNCHANGED, Outcome.UNCHANGED]
+    # The original is older than the stored edit: stale, not a change back.
+    assert await run(store, events) == [Outcome.STALE, Outcome.UNCHANGED]
     assert one(store, "SELECT count(*) FROM post_versions") == 1
     assert one(store, "SELECT text FROM posts") == "Ракетная опасность"
 
@@ -272,11 +268,6 @@ async def test_failing_job_in_a_batch_is_rolled_back_alone(store: SQLiteStore) -
     assert [r[0] for r in rows(store, "SELECT message_id FROM posts ORDER BY message_id")] == [1, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SQLiteStore._commit re-raises a lone job's non-SQLite exception and _run_writer only catches "
-    "sqlite3.Error, so the writer task dies and the caller's write() never returns",
-)
 async def test_failing_single_job_raises_to_its_caller(store: SQLiteStore) -> None:
     def failing(_: Any) -> None:
         raise RuntimeError("job failed")

@@ -3,11 +3,15 @@
 -- Dates are ISO 8601 text in UTC ("2024-03-12T05:41:00+00:00"), so they sort and compare as strings.
 
 CREATE TABLE channels (
-    id            INTEGER PRIMARY KEY,          -- bare MTProto channel id (PeerChannel.channel_id)
-    username      TEXT,
-    title         TEXT,
-    first_seen_at TEXT NOT NULL,
-    updated_at    TEXT NOT NULL
+    id                 INTEGER PRIMARY KEY,     -- bare MTProto channel id (PeerChannel.channel_id)
+    username           TEXT,
+    title              TEXT,
+    access_hash        INTEGER,                 -- kept so the channel is never resolved by username again
+    available          INTEGER NOT NULL DEFAULT 1,
+    unavailable_reason TEXT,                    -- private, deleted, renamed…: why it is not followed
+    resolved_at        TEXT,
+    first_seen_at      TEXT NOT NULL,
+    updated_at         TEXT NOT NULL
 );
 
 CREATE TABLE posts (
@@ -67,6 +71,27 @@ CREATE TABLE media (
     file_name  TEXT,
     file_id    TEXT,
     PRIMARY KEY (channel_id, message_id, position)
+) WITHOUT ROWID;
+
+-- Files downloaded for channels with download_media on (metadata alone is in `media`).
+CREATE TABLE media_files (
+    channel_id    INTEGER NOT NULL,
+    message_id    INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
+    path          TEXT NOT NULL,                -- relative to the data directory
+    sha256        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    downloaded_at TEXT NOT NULL,
+    PRIMARY KEY (channel_id, message_id, position)
+) WITHOUT ROWID;
+
+-- Message ids a channel's history was asked for and did not have (deleted before tgmon saw them):
+-- the gap check does not ask again.
+CREATE TABLE absent_messages (
+    channel_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    checked_at TEXT NOT NULL,
+    PRIMARY KEY (channel_id, message_id)
 ) WITHOUT ROWID;
 
 -- Where each source stopped; written in the same transaction as the posts it covers.

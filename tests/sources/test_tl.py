@@ -1,9 +1,7 @@
-"""Telegram updates → events, with real Telethon TL objects through the handlers live updates use."""
+"""Telegram TL objects → events, with real Telethon types through the handler live updates use."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +10,7 @@ from telethon import utils
 from telethon.tl import types
 
 from bot.models import Channel, Deletion, MediaKind, Post
-from bot.settings import ChannelConfig, Channels
-from bot.sources.telegram import TelegramSource, UpdateHandler, channel_of, media_of, message_to_post
+from bot.sources.tl import UpdateHandler, channel_of, media_of, message_to_post
 
 CHANNEL_ID = 1234567890
 WHEN = datetime(2024, 3, 12, 5, 41, tzinfo=UTC)
@@ -48,7 +45,7 @@ def photo(width: int = 1280, height: int = 960, size: int = 183211) -> Any:
     )  # fmt: skip
 
 
-HANDLER = UpdateHandler(lambda channel_id: channel_id == CHANNEL_ID)
+HANDLER = UpdateHandler(lambda channel_id: Channel(channel_id) if channel_id == CHANNEL_ID else None)
 
 
 def test_new_channel_message_becomes_a_post_with_channel_names_from_the_update() -> None:
@@ -223,52 +220,13 @@ def test_channel_with_several_usernames_uses_an_active_one() -> None:
     assert channel_of(None, CHANNEL_ID) == Channel(CHANNEL_ID)
 
 
-class FakeClient:
-    """Only what TelegramSource calls: handler registration and entity resolution."""
-
-    def __init__(self, entities: dict[str, Any]) -> None:
-        self.entities = entities
-        self.handlers: list[Callable[[Any], Any]] = []
-        self.registered = asyncio.Event()
-
-    def add_event_handler(self, callback: Callable[[Any], Any], event: Any) -> None:
-        self.handlers.append(callback)
-        self.registered.set()
-
-    def remove_event_handler(self, callback: Callable[[Any], Any], event: Any) -> None:
-        self.handlers.remove(callback)
-
-    async def get_entity(self, ref: str) -> Any:
-        if ref not in self.entities:
-            raise ValueError(f'No user has "{ref}" as username')
-        return self.entities[ref]
-
-    async def push(self, update: Any, entities: dict[int, Any]) -> None:
-        update._entities = entities
-        for handler in list(self.handlers):
-            await handler(update)
-
-
-async def test_live_source_resolves_usernames_and_yields_items_with_cursors() -> None:
-    client = FakeClient({"gladkov": tl_channel()})
-    channels = Channels.of([ChannelConfig(username="gladkov"), ChannelConfig(username="missing_one")])
-    source = TelegramSource(client, channels)  # type: ignore[arg-type]
-
-    async def no_cursor(_: str) -> str | None:
-        return None
-
-    items = source.items(no_cursor)
-    first = asyncio.ensure_future(items.__anext__())
-    await client.registered.wait()
-    assert source.channel_ids == {CHANNEL_ID}
-    await client.push(types.UpdateNewChannelMessage(tl_message(10, "Отбой"), 1, 1), entities_for(tl_channel()))
-    await client.push(types.UpdateNewChannelMessage(tl_message(11, "x", channel_id=77), 2, 1), {})
-    await client.push(types.UpdateDeleteChannelMessages(CHANNEL_ID, [10], 3, 1), {})
-    got = [await first, await items.__anext__()]
-    assert isinstance(got[0].event, Post)
-    assert got[0].cursor is not None
-    assert (got[0].cursor.source, got[0].cursor.value) == (f"telegram:{CHANNEL_ID}", "10")
-    assert isinstance(got[1].event, Deletion)
-    assert got[1].cursor is None
-    await items.aclose()
-    assert client.handlers == []
+def test_update_without_its_channel_entity_keeps_the_names_tgmon_knows() -> None:
+    known = Channel(CHANNEL_ID, "Вячеслав Гладков", "gladkov")
+    handler = UpdateHandler(lambda channel_id: known if channel_id == CHANNEL_ID else None)
+    [post] = handler.events(types.UpdateNewChannelMessage(tl_message(5, "Отбой"), 1, 1), {})
+    assert isinstance(post, Post)
+    assert post.channel == known
+    renamed = tl_channel(title="Гладков (новое имя)")
+    [post] = handler.events(types.UpdateNewChannelMessage(tl_message(6, "x"), 2, 1), entities_for(renamed))
+    assert isinstance(post, Post)
+    assert post.channel.title == "Гладков (новое имя)"
