@@ -1,0 +1,147 @@
+"""What every command shares: the app, consoles, options, settings and error handling, the store.
+
+Bad input of any kind ends with one line per problem on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.alerts.notifiers import ConsoleNotifier, JsonlNotifier, Notifier
+from bot.errors import UserError
+from bot.logging import configure as configure_logging
+from bot.logging import get_logger, register_secrets
+from bot.rules.engine import Engine
+from bot.rules.loader import load_rules
+from bot.settings import Settings, load_settings
+from bot.store.sqlite import SQLiteStore, open_store
+
+T = TypeVar("T")
+log = get_logger("tgmon.cli")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="tgmon",
+    help="Archive public Telegram channels and alert analysts when posts talk about danger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (database, session, alerts). Env: TGMON_DATA_DIR."),
+]
+ConfigDir = Annotated[
+    Path | None,
+    typer.Option("--config-dir", help="Folder of channels.toml and rules.toml. Env: TGMON_CONFIG_DIR."),
+]
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Secrets file to read (default: ./.env).")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", help="Rules file (default: <config-dir>/rules.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")]
+
+
+def settings_from(data_dir: Path | None, config_dir: Path | None, env_file: Path | None) -> Settings:
+    settings = load_settings(env_file=env_file, data_dir=data_dir, config_dir=config_dir)
+    register_secrets(settings.env.secrets())
+    configure_logging(settings.env.log_level, settings.env.log_format)
+    return settings
+
+
+def fail(error: UserError) -> typer.Exit:
+    for line in error.lines:
+        err.print(f"error: {line}", markup=False)
+    return typer.Exit(error.exit_code)
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run a command body: user errors become one line each on stderr and exit code 2."""
+    try:
+        return fn()
+    except UserError as exc:
+        raise fail(exc) from None
+
+
+def run_async(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_fn()
+
+    return guard(lambda: asyncio.run(main()))
+
+
+def packaged(name: str) -> Path:
+    return Path(str(resources.files("bot") / name))
+
+
+def rules_engine(settings: Settings, override: Path | None) -> Engine:
+    path = override or settings.rules_path
+    if override is None and not path.exists():
+        path = packaged("rules/default.toml")
+        log.info("rules.default_pack", path=str(path), hint=f"create {settings.rules_path} to customise")
+    return load_rules(path)
+
+
+def notifiers_for(settings: Settings, data_dir: Path, console: Console | None = None) -> list[Notifier]:
+    made: list[Notifier] = []
+    for name in settings.env.notifier_names:
+        if name == "console":
+            made.append(ConsoleNotifier(console, settings.env.tz))
+        elif name == "jsonl":
+            made.append(JsonlNotifier(data_dir / "alerts.jsonl"))
+    return made
+
+
+@contextlib.contextmanager
+def stop_on_signals(on_signal: Callable[[], None]) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the pipeline gracefully; a second SIGINT is the usual hard interrupt."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+
+            def handler(sig: signal.Signals = sig) -> None:
+                log.info("signal.received", signal=sig.name)
+                on_signal()
+                loop.remove_signal_handler(sig)
+
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def opened_store(data_dir: Path, create: bool) -> AsyncIterator[SQLiteStore]:
+    store = await open_store(data_dir, create=create)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def progress_bar(enabled: bool) -> Progress | None:
+    if not enabled or not err.is_terminal:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )

@@ -1,0 +1,176 @@
+"""The service and its account: `tgmon run`, `tgmon login`, `tgmon check-config`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.alerts.outbox import Dispatcher
+from bot.cli.common import (
+    ConfigDir,
+    DataDir,
+    EnvFile,
+    RulesOpt,
+    app,
+    guard,
+    log,
+    notifiers_for,
+    opened_store,
+    out,
+    progress_bar,
+    rules_engine,
+    run_async,
+    settings_from,
+    stop_on_signals,
+)
+from bot.errors import UserError
+from bot.pipeline import Pipeline
+from bot.rules.engine import Engine
+from bot.rules.loader import RulesReloader
+from bot.settings import Settings
+from bot.sources.media import MediaDownloader
+from bot.sources.recording import Recorder
+from bot.sources.session import connect_authorized, exclusive, session_path
+from bot.sources.session import login as login_user
+from bot.sources.telegram import TelegramSource
+
+
+@app.command()
+def run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Store and match, but send no alert to any notifier.")
+    ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Also append every raw Telegram update to FILE (replay it with tgmon replay)."),
+    ] = None,
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """The service: follow the configured channels live, archive every post, raise alerts."""
+
+    async def body() -> None:
+        settings = settings_from(data_dir, config_dir, env_file)
+        engine = rules_engine(settings, rules)
+        with exclusive(settings):
+            client = await connect_authorized(settings)
+            try:
+                await _serve(settings, engine, client, dry_run=dry_run, record=record)
+            finally:
+                await client.disconnect()
+
+    run_async(body)
+
+
+async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
+    env = settings.env
+    async with opened_store(settings.data_dir, create=True) as store:
+        notifiers = [] if dry_run else notifiers_for(settings, settings.data_dir)
+        dispatcher = Dispatcher(store, notifiers, digest_after=env.digest_after)
+        pipeline = Pipeline(store, engine, dispatcher, settings.channels)
+        reloader = RulesReloader(Path(engine.source), lambda new: setattr(pipeline, "engine", new))
+        wants_media = any(c.download_media for c in settings.channels.items)
+        media = (
+            MediaDownloader(client, settings.data_dir, int(env.media_max_mb * 1024 * 1024), store.write)
+            if wants_media
+            else None
+        )
+        recorder = Recorder(record) if record is not None else None
+        progress = progress_bar(True)
+        task = progress.add_task("catching up", total=None) if progress is not None else None
+
+        def on_progress(done: int, total: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=total)
+                if done >= total:
+                    progress.stop()
+
+        source = TelegramSource(
+            client,
+            settings.channels,
+            store,
+            poll_interval=env.poll_interval,
+            initial_backfill=env.initial_backfill,
+            media=media,
+            recorder=recorder,
+            on_progress=on_progress,
+        )
+        log.info(
+            "service.started",
+            channels=len(settings.channels.items),
+            rules=len(engine.rules),
+            notifiers=[n.name for n in notifiers],
+            dry_run=dry_run,
+            record=str(record) if record else None,
+        )
+        watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("SIGHUP")))
+        try:
+            with stop_on_signals(pipeline.stop), progress or contextlib.nullcontext():
+                stats = await pipeline.run(source, drain=False)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            if recorder is not None:
+                recorder.close()
+        log.info("service.stopped", events=stats.events, alerts=stats.alerts.total(), flood_waits=source.flood.waits)
+
+
+@app.command()
+def login(
+    string: Annotated[
+        bool, typer.Option("--string", help="Print a StringSession for TG_SESSION instead of saving a session file.")
+    ] = False,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Log the user account in on a terminal (phone, code, 2FA) and keep the session."""
+
+    async def body() -> None:
+        settings = settings_from(data_dir, config_dir, env_file)
+        if not sys.stdin.isatty():
+            raise UserError(
+                "tgmon login needs a terminal to ask for the phone and code (docker compose run --rm -it …)"
+            )
+        with exclusive(settings):
+            saved = await login_user(settings, string=string)
+        if saved is not None:
+            out.print("Put this in .env as TG_SESSION (it grants full access to the account; keep it secret):")
+            out.print(saved, markup=False, highlight=False)
+        else:
+            out.print(f"Session saved to {session_path(settings)} (mode 0600).")
+
+    run_async(body)
+
+
+@app.command("check-config")
+def check_config(
+    rules: RulesOpt = None,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Validate .env, channels.toml and rules.toml; exit 2 with one line per problem."""
+
+    def body() -> None:
+        settings = settings_from(data_dir, config_dir, env_file)
+        engine = rules_engine(settings, rules)
+        out.print(
+            f"config ok: {len(settings.channels.items)} channels ({settings.channels_path}), "
+            f"{len(engine.rules)} rules ({engine.source}), data in {settings.data_dir}, "
+            f"alerts to {', '.join(settings.env.notifier_names) or 'nowhere'}"
+        )
+
+    guard(body)
