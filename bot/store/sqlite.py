@@ -368,22 +368,25 @@ class SQLiteStore:
             media: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
             async with self._reader.execute(
                 "SELECT m.channel_id, m.message_id, m.kind, m.mime_type, m.size, m.duration, m.width, m.height,"
-                " m.file_name FROM media m JOIN posts p ON p.channel_id = m.channel_id"
-                " AND p.message_id = m.message_id WHERE p.id > ? AND p.id <= ? ORDER BY m.position",
+                " m.file_name, f.path, f.sha256 FROM media m JOIN posts p ON p.channel_id = m.channel_id"
+                " AND p.message_id = m.message_id LEFT JOIN media_files f ON f.channel_id = m.channel_id"
+                " AND f.message_id = m.message_id AND f.position = m.position"
+                " WHERE p.id > ? AND p.id <= ? ORDER BY m.position",
                 (last_id, rows[-1][0]),
             ) as cursor:
-                async for cid, mid, kind, mime, size, duration, width, height, file_name in cursor:
-                    media[(cid, mid)].append(
-                        {
-                            "kind": kind,
-                            "mime_type": mime,
-                            "size": size,
-                            "duration": duration,
-                            "width": width,
-                            "height": height,
-                            "file_name": file_name,
-                        }
-                    )
+                async for cid, mid, kind, mime, size, duration, width, height, file_name, path, sha in cursor:
+                    item = {
+                        "kind": kind,
+                        "mime_type": mime,
+                        "size": size,
+                        "duration": duration,
+                        "width": width,
+                        "height": height,
+                        "file_name": file_name,
+                    }
+                    if path is not None:  # downloaded (channels with download_media on)
+                        item |= {"path": path, "sha256": sha}
+                    media[(cid, mid)].append(item)
             for (
                 rowid,
                 cid,
