@@ -130,7 +130,14 @@ class FakeTelegram:
     async def __call__(self, request: Any) -> Any:
         if isinstance(request, functions.channels.GetChannelsRequest):
             self._call("get_channels")
-            chats = [self.channels[c.channel_id].entity() for c in request.id if c.channel_id in self.channels]
+            known = [self.channels[c.channel_id] for c in request.id if c.channel_id in self.channels]
+            if any(
+                c.access_hash != self.channels[c.channel_id].access_hash
+                for c in request.id
+                if c.channel_id in self.channels
+            ):
+                raise errors.ChannelInvalidError(request=None)  # an access hash of another account: the whole request
+            chats = [channel.entity() for channel in known]
             return types.messages.Chats(chats=chats)
         if isinstance(request, functions.channels.JoinChannelRequest):
             self._call("join")
