@@ -111,11 +111,6 @@ def test_adding_a_bad_reference_is_a_one_line_error(dirs: tuple[Path, Path], ref
     assert channels_toml(dirs) == CHANNELS_TOML
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli/channels.py channels add/remove: `_channel_ref` accepts -100-marked ids, but Click parses"
-    " `tgmon channels add -1001234567890` as the option -1 ('No such option: -1'); it only works after `--`",
-)
 def test_add_takes_a_marked_channel_id_as_telegram_tools_print_it(dirs: tuple[Path, Path]) -> None:
     result = tgmon(dirs, "channels", "add", "-1001987654321")
 

@@ -1,7 +1,13 @@
 """Where alerts go. A notifier gets the alert object and returns the id it got remotely, if any.
 
 Notifiers know nothing of storage: the dispatcher (`outbox.py`) feeds them and records the result.
-Raising `PermanentError` dead-letters the alert; any other exception is retried with backoff.
+Raising `PermanentError` dead-letters the alert; `RetryAfter` is retried after the wait the remote
+asked for (Telegram's FloodWait, HTTP 429 Retry-After); any other exception is retried with
+backoff. Beyond `send`, a notifier may digest late alerts, reply to the alert an all-clear ends, and
+edit a sent alert when more channels carry it: the dispatcher uses what it offers.
+
+The alert object is the one in `alerts.jsonl` plus `delayed_s`: seconds between the alert being
+raised and this delivery (large after a notifier outage).
 """
 
 from __future__ import annotations
@@ -25,6 +31,14 @@ class PermanentError(Exception):
     """Retrying cannot help (rejected payload, unknown chat): dead-letter the alert."""
 
 
+class RetryAfter(Exception):
+    """Transient, and the remote said when to try again (FloodWait, HTTP 429 with Retry-After)."""
+
+    def __init__(self, seconds: float, message: str = "") -> None:
+        super().__init__(message or f"retry after {seconds:g} s")
+        self.seconds = seconds
+
+
 class Notifier(Protocol):
     name: str
 
@@ -38,6 +52,20 @@ class DigestNotifier(Notifier, Protocol):
     """A notifier that can say many late alerts in one message."""
 
     async def send_digest(self, alerts: Sequence[Mapping[str, Any]]) -> str | None: ...
+
+
+@runtime_checkable
+class ReplyingNotifier(Notifier, Protocol):
+    """A notifier that can send an all-clear as a reply to the alert it ends (by that alert's remote id)."""
+
+    async def send_reply(self, alert: Mapping[str, Any], reply_to: str) -> str | None: ...
+
+
+@runtime_checkable
+class EditingNotifier(Notifier, Protocol):
+    """A notifier that can change a sent alert, e.g. to list every channel that carried it."""
+
+    async def edit(self, remote_id: str, alert: Mapping[str, Any]) -> None: ...
 
 
 class ConsoleNotifier:

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from bot.aio import wait_event
-from bot.alerts.notifiers import DigestNotifier, Notifier, PermanentError
+from bot.alerts.notifiers import DigestNotifier, Notifier, PermanentError, RetryAfter
 from bot.logging import get_logger
 from bot.models import Edit, Post, post_link
 from bot.rules.engine import Match, Verdict
@@ -61,6 +61,13 @@ def _match_json(match: Match, text: str) -> dict[str, Any]:
     }
 
 
+def moment(event: Post | Edit, edited: bool) -> datetime:
+    """When what the alert is about happened: the edit's time for an edit, else the post's."""
+    if isinstance(event, Edit):
+        return event.edit_date
+    return event.edit_date if edited and event.edit_date is not None else event.date
+
+
 def build_alert(
     event: Post | Edit,
     verdict: Verdict,
@@ -68,11 +75,14 @@ def build_alert(
     clears: Mapping[str, Any] | None = None,
     *,
     late: bool = False,
+    edited: bool | None = None,
 ) -> AlertRecord:
     """The alert object, as delivered and as written to alerts.jsonl.
 
     `clears`: the alert an all-clear ends. `late`: the post was read while catching up, not pushed
-    live; `late_s` then says how long after the post the alert was raised.
+    live; `late_s` then says how long after the post the alert was raised. `edited`: the event
+    changed a stored post (Telegram sends an edit as the whole post, with its edit date); by
+    default, an `Edit` event is one.
     """
     if verdict.category is None or verdict.severity is None:
         raise ValueError("build_alert needs a verdict with matches")
@@ -80,7 +90,8 @@ def build_alert(
     channel = event.channel
     link = post_link(channel.id, channel.username, event.message_id)
     is_post = isinstance(event, Post)
-    date = event.date if isinstance(event, Post) else event.edit_date
+    was_edited = not is_post if edited is None else edited
+    date = moment(event, was_edited)
     media = event.media if is_post or event.media is not None else ()
     payload: dict[str, Any] = {
         "id": alert_id(channel.id, event.message_id, verdict.category),
@@ -95,7 +106,7 @@ def build_alert(
         "message_id": event.message_id if event.message_id > 0 else None,
         "link": link,
         "date": date.astimezone(UTC).isoformat(timespec="seconds"),
-        "edited": not is_post,
+        "edited": was_edited,
         "text": event.text,
         "matches": [_match_json(m, event.text) for m in verdict.matches],
         "media": [
@@ -158,9 +169,9 @@ def raise_alerts(
             event = replace(event, channel=stored.updated(event.channel) if stored else event.channel)
         ended = None
         if verdict.all_clear:
-            date = event.date if isinstance(event, Post) else event.edit_date
-            ended = tx.open_alert(event.channel.id, verdict.clears, date - CLEAR_WINDOW)
-        record = build_alert(event, verdict, clears=ended, late=is_late)
+            when = moment(event, outcome is Outcome.EDITED)
+            ended = tx.open_alert(event.channel.id, verdict.clears, when - CLEAR_WINDOW)
+        record = build_alert(event, verdict, clears=ended, late=is_late, edited=outcome is Outcome.EDITED)
         if tx.add_alerts([record], destinations):
             raised.append(record)
             if ended is not None:
@@ -291,7 +302,8 @@ class Dispatcher:
                 except Exception as exc:
                     await self._flush(name, sent)
                     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    retry_at = datetime.now(UTC) + backoff(head.attempts)
+                    wait = timedelta(seconds=exc.seconds) if isinstance(exc, RetryAfter) else backoff(head.attempts)
+                    retry_at = datetime.now(UTC) + wait
                     log.warning(
                         "alert.delivery_failed",
                         destination=name,

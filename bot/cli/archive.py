@@ -75,7 +75,7 @@ async def _replay(
     rate: float | None,
     wait: bool,
     show_progress: bool,
-    wanted: Callable[[int], bool] | None = None,
+    wanted: Callable[[int, str | None], bool] | None = None,
     tl: bool = False,
 ) -> tuple[RunStats, ReplaySource, dict[str, Any]]:
     progress = progress_bar(show_progress)
@@ -155,7 +155,7 @@ def replay(
         settings = settings_from(data_dir, config_dir, env_file)
         engine = rules_engine(settings, rules)
         channels = settings.channels
-        wanted = (lambda channel_id: channels.lookup(channel_id) is not None) if only_configured else None
+        wanted = (lambda cid, username: channels.lookup(cid, username) is not None) if only_configured else None
         stats, source, totals = await _replay(
             settings, engine, channels, files, settings.data_dir, rate, wait, progress, wanted, tl
         )

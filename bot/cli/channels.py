@@ -109,7 +109,7 @@ def channels_list(
     run_async(body)
 
 
-@channels_app.command("add")
+@channels_app.command("add", context_settings={"ignore_unknown_options": True})  # -100… ids as Telegram tools print
 def channels_add(
     ref: Annotated[str, typer.Argument(help="@username, t.me link or numeric channel id.")],
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag for rules to scope to (repeatable).")] = None,
@@ -155,7 +155,7 @@ def channels_add(
     guard(body)
 
 
-@channels_app.command("remove")
+@channels_app.command("remove", context_settings={"ignore_unknown_options": True})
 def channels_remove(
     ref: Annotated[str, typer.Argument(help="@username, t.me link or numeric id, as listed.")],
     data_dir: DataDir = None,

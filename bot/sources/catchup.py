@@ -27,20 +27,20 @@ the read resumes from the last id it got. Network errors back off exponentially.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from telethon import errors, utils
+from telethon import utils
 
 from bot.logging import get_logger
 from bot.models import Deletion
 from bot.sources import Cursor, SourceItem
-from bot.sources.channels import UNAVAILABLE, Followed, Pacer
+from bot.sources.channels import Followed
+from bot.sources.limits import Requests
 from bot.sources.tl import message_to_post
 from bot.store import WriteTx
 
@@ -52,20 +52,10 @@ REFRESH_LIMIT = 500  # stored posts re-fetched per channel and refresh, newest f
 REFRESH_MIN = timedelta(minutes=10)
 REFRESH_MAX = timedelta(hours=48)
 GAP_WINDOW = 1000  # ids below max_id checked for holes
-RETRIES = 8
-NETWORK_BACKOFF_CAP_S = 60.0
 
 
 def cursor_key(channel_id: int) -> str:
     return f"telegram:{channel_id}"
-
-
-class ChannelGone(Exception):
-    """The channel became private, was deleted or banned the account: stop following it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -94,20 +84,6 @@ class SyncState:
         return json.dumps({"max_id": self.max_id, "floor": self.floor, "synced_at": synced})
 
 
-@dataclass(slots=True)
-class FloodStats:
-    """FloodWaits met: how many and how long, for logs, `/status` and metrics."""
-
-    waits: int = 0
-    seconds: float = 0.0
-    by_request: dict[str, int] = field(default_factory=dict)
-
-    def record(self, request: str, seconds: float) -> None:
-        self.waits += 1
-        self.seconds += seconds
-        self.by_request[request] = self.by_request.get(request, 0) + 1
-
-
 class HistoryStore(Protocol):
     """What catching up needs of the store."""
 
@@ -128,32 +104,6 @@ def message_entities(message: Any) -> dict[int, Any]:
     return {utils.get_peer_id(header.from_id): chat}
 
 
-class Requests:
-    """Every history request: paced, FloodWait logged, counted and waited out, network errors backed off."""
-
-    def __init__(self, pacer: Pacer, flood: FloodStats) -> None:
-        self.pacer = pacer
-        self.flood = flood
-
-    async def __call__(self, what: str, label: str, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 1.0
-        for attempt in range(1, RETRIES + 1):
-            await self.pacer.wait()
-            try:
-                return await call()
-            except errors.FloodWaitError as exc:
-                self.flood.record(what, exc.seconds)
-                log.warning("telegram.flood_wait", request=what, channel=label, seconds=exc.seconds, attempt=attempt)
-                await asyncio.sleep(exc.seconds)
-            except UNAVAILABLE as exc:
-                raise ChannelGone(f"{type(exc).__name__}: {exc}") from exc
-            except (OSError, ConnectionError, TimeoutError, errors.ServerError) as exc:
-                log.warning("telegram.network_error", request=what, channel=label, error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, NETWORK_BACKOFF_CAP_S)
-        raise ConnectionError(f"{what} for {label}: no answer after {RETRIES} attempts")
-
-
 class CatchUp:
     def __init__(
         self,
@@ -170,16 +120,19 @@ class CatchUp:
         self.initial_backfill = initial_backfill
         self.on_message = on_message
 
-    async def sync(self, followed: Followed, state: SyncState, *, refresh: bool) -> AsyncIterator[SourceItem]:
-        """Refresh (if asked), read forward, fill gaps; the last item carries the new cursor."""
+    async def sync(
+        self, followed: Followed, state: SyncState, *, refresh: bool, forward: bool = True
+    ) -> AsyncIterator[SourceItem]:
+        """Refresh (if asked), read forward (unless told nothing moved), fill gaps; the last item carries the cursor."""
         now = datetime.now(UTC)
         label = followed.label
         seen: set[int] = set()
         if refresh:
             async for item in self._refresh(followed, state, now, label):
                 yield item
-        async for item in self._forward(followed, state, label, seen):
-            yield item
+        if forward or state.synced_at is None:
+            async for item in self._forward(followed, state, label, seen):
+                yield item
         async for item in self._gaps(followed, state, label, seen):
             yield item
         if refresh or state.synced_at is None:

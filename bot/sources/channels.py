@@ -12,10 +12,9 @@ what it follows (`join = false` on a channel reads it by polling only, at the po
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from telethon import errors
@@ -24,6 +23,7 @@ from telethon.tl import functions, types
 from bot.logging import get_logger
 from bot.models import Channel
 from bot.settings import ChannelConfig, Channels
+from bot.sources.limits import ChannelGone, Pacer, Requests, unavailable_reason
 from bot.sources.tl import channel_of
 from bot.store import ChannelRecord, WriteTx
 
@@ -51,45 +51,6 @@ class Followed:
         return f"@{self.channel.username}" if self.channel.username else str(self.channel.id)
 
 
-class Pacer:
-    """At most one request per `interval` seconds, across every caller."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.interval
-
-
-UNAVAILABLE = (
-    errors.ChannelPrivateError,
-    errors.ChannelInvalidError,
-    errors.ChannelBannedError,
-    errors.UsernameNotOccupiedError,
-    errors.UsernameInvalidError,
-)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, errors.ChannelPrivateError | errors.ChannelBannedError):
-        return "private, or the account was banned from it"
-    if isinstance(exc, errors.ChannelInvalidError):
-        return "no longer exists"
-    if isinstance(exc, errors.UsernameNotOccupiedError):
-        return "no channel has this username any more (renamed or deleted): give its numeric id"
-    if isinstance(exc, errors.UsernameInvalidError):
-        return "not a valid username"
-    if isinstance(exc, ValueError):
-        return f"unknown to this account: {exc}; give its @username"
-    return f"{type(exc).__name__}: {exc}"
-
-
 Write = Callable[[Callable[[WriteTx], None]], Awaitable[None]]
 BULK = 100  # channels per channels.getChannels request
 
@@ -109,16 +70,16 @@ class ChannelRegistry:
         records: list[ChannelRecord],
         write: Write,
         *,
-        pacer: Pacer | None = None,
-        on_flood: Callable[[str, float], None] | None = None,
+        requests: Requests | None = None,
     ) -> None:
         self.client = client
         self.channels = channels
         self.write = write
-        self.pacer = pacer or Pacer(RESOLVE_PACE_S)
-        self.on_flood = on_flood
+        self.request = requests or Requests(Pacer(RESOLVE_PACE_S))
         self._by_id = {r.id: r for r in records}
-        self._by_username = {r.username.lower(): r for r in records if r.username}
+        self._by_username = {
+            name.lower(): r for r in records for name in (*r.aliases, *([r.username] if r.username else []))
+        }
         self.followed: dict[int, Followed] = {}
         self.unavailable: dict[str, str] = {}
 
@@ -141,32 +102,28 @@ class ChannelRegistry:
         log.info("channels.ready", followed=len(self.followed), unavailable=len(self.unavailable))
         return self.followed
 
-    async def _flood(self, request: str, label: str, exc: errors.FloodWaitError) -> None:
-        if self.on_flood is not None:
-            self.on_flood(request, exc.seconds)
-        log.warning("telegram.flood_wait", request=request, channel=label, seconds=exc.seconds)
-        await asyncio.sleep(exc.seconds)
-
     async def _check(self, known: list[tuple[ChannelConfig, ChannelRecord]]) -> None:
         """Cached channels, as Telegram sees them now; a request failing for one is retried one by one."""
         request = functions.channels.GetChannelsRequest(
             [types.InputChannel(record.id, record.access_hash) for _, record in known]
         )
-        while True:
-            await self.pacer.wait()
-            try:
-                result = await self.client(request)
-                break
-            except errors.FloodWaitError as exc:
-                await self._flood("channels", f"{len(known)} channels", exc)
-            except errors.RPCError as exc:
-                if len(known) == 1:
-                    config, record = known[0]
-                    await self._unavailable(config, _label(config), _reason(exc), record)
-                    return
+        try:
+            result = await self.request("channels", f"{len(known)} channels", partial(self.client, request))
+        except (ChannelGone, errors.RPCError) as exc:
+            if len(known) > 1:
                 for one in known:
                     await self._check([one])
                 return
+            config, record = known[0]
+            cause = exc.cause if isinstance(exc, ChannelGone) else exc
+            if isinstance(cause, errors.ChannelInvalidError) and config.username:
+                # Access hashes belong to an account: after logging in with another one, the stored
+                # hash is refused. Resolve the channel again, once, by its name.
+                log.info("channels.access_hash_refused", channel=_label(config), action="resolving again")
+                await self.resolve(config)
+            else:
+                await self._unavailable(config, _label(config), unavailable_reason(cause), record)
+            return
         chats = {chat.id: chat for chat in result.chats}
         for config, record in known:
             chat = chats.get(record.id)
@@ -182,16 +139,17 @@ class ChannelRegistry:
         """A channel not seen before: one request (by @username, or by id if the account knows it)."""
         label = _label(config)
         ref: Any = config.username if config.username else types.PeerChannel(config.id or 0)
-        while True:
-            await self.pacer.wait()
-            try:
-                entity = await self.client.get_entity(ref)
-                break
-            except errors.FloodWaitError as exc:
-                await self._flood("resolve", label, exc)
-            except (*UNAVAILABLE, ValueError, TypeError) as exc:
-                await self._unavailable(config, label, _reason(exc))
-                return None
+        try:
+            entity = await self.request("resolve", label, partial(self.client.get_entity, ref))
+        except ChannelGone as exc:
+            await self._unavailable(config, label, exc.reason)
+            return None
+        except (ValueError, TypeError) as exc:
+            await self._unavailable(config, label, unavailable_reason(exc))
+            return None
+        if isinstance(entity, types.ChannelForbidden):
+            await self._unavailable(config, label, "private, or the account was banned from it")
+            return None
         if not isinstance(entity, types.Channel):
             await self._unavailable(config, label, f"not a channel but a {type(entity).__name__.lower()}")
             return None
@@ -202,16 +160,17 @@ class ChannelRegistry:
         channel = channel_of(entity, entity.id)
         peer = types.InputPeerChannel(entity.id, entity.access_hash)
         followed = Followed(config, peer, channel, not entity.left, entity)
-        fresh = ChannelRecord(entity.id, channel.username, channel.title, entity.access_hash)
-        if record is None or (record.username, record.title, record.available) != (
-            fresh.username,
-            fresh.title,
-            True,
-        ):
+        aliases = tuple(dict.fromkeys(n.lower() for n in (config.username, channel.username) if n))
+        fresh = ChannelRecord(entity.id, channel.username, channel.title, entity.access_hash, aliases=aliases)
+        stored = (record.username, record.title, record.available, record.access_hash) if record else None
+        stored_aliases = {a.lower() for a in record.aliases} if record else set()
+        if stored != (fresh.username, fresh.title, True, fresh.access_hash) or not set(aliases) <= stored_aliases:
             if record is not None and record.username != fresh.username:
                 log.info("channels.renamed", id=entity.id, old=record.username, new=fresh.username)
             await self.write(lambda tx: tx.save_channel(fresh))
             self._by_id[fresh.id] = fresh
+            for alias in aliases:
+                self._by_username[alias] = fresh
         self.followed[followed.id] = followed
         self.unavailable.pop(_label(config), None)
         return followed
@@ -238,22 +197,19 @@ class ChannelRegistry:
 
     async def _join(self, followed: Followed) -> bool:
         channel = types.InputChannel(followed.peer.channel_id, followed.peer.access_hash)
-        while True:
-            await self.pacer.wait()
-            try:
-                await self.client(functions.channels.JoinChannelRequest(channel))
-            except errors.FloodWaitError as exc:
-                await self._flood("join", followed.label, exc)
-                continue
-            except errors.UserAlreadyParticipantError:
-                return True
-            except errors.RPCError as exc:
-                log.warning(
-                    "channels.join_failed", channel=followed.label, error=str(exc), consequence="read by polling only"
-                )
-                return False
-            log.info("channels.joined", channel=followed.label)
+        try:
+            await self.request(
+                "join", followed.label, partial(self.client, functions.channels.JoinChannelRequest(channel))
+            )
+        except errors.UserAlreadyParticipantError:
             return True
+        except (ChannelGone, errors.RPCError) as exc:
+            log.warning(
+                "channels.join_failed", channel=followed.label, error=str(exc), consequence="read by polling only"
+            )
+            return False
+        log.info("channels.joined", channel=followed.label)
+        return True
 
 
 def _label(config: ChannelConfig) -> str:

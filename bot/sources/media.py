@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from telethon import errors, utils
 
 from bot.logging import get_logger
 from bot.sources.channels import Followed
+from bot.sources.limits import ChannelGone, Pacer, Requests
 from bot.sources.tl import media_of
 from bot.store import MediaFile, WriteTx
 
@@ -42,14 +44,21 @@ def sha256_of(path: Path) -> str:
 
 
 class MediaDownloader:
-    def __init__(self, client: Any, data_dir: Path, max_bytes: int, write: Write) -> None:
+    def __init__(
+        self, client: Any, data_dir: Path, max_bytes: int, write: Write, *, requests: Requests | None = None
+    ) -> None:
         self.client = client
         self.data_dir = data_dir
         self.max_bytes = max_bytes
         self.write = write
-        self._queue: asyncio.Queue[tuple[Any, Followed]] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.request = requests or Requests(Pacer(0.0))
+        self._queue: asyncio.Queue[tuple[Any, Followed, Path]] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queued: set[Path] = set()
         self.downloaded = 0
         self.skipped = 0
+
+    def _relative(self, message: Any, followed: Followed) -> Path:
+        return Path(MEDIA_DIR) / str(followed.id) / f"{message.id}{utils.get_extension(message.media) or ''}"
 
     def offer(self, message: Any, followed: Followed) -> None:
         """Queue a message's file if its channel wants files and it fits under the cap."""
@@ -63,8 +72,12 @@ class MediaDownloader:
             self.skipped += 1
             log.info("media.too_large", channel=followed.label, message_id=message.id, size=size, cap=self.max_bytes)
             return
+        relative = self._relative(message, followed)
+        if relative in self._queued or (self.data_dir / relative).exists():
+            return  # seen live, then read again from history or by a refresh: one download is enough
         try:
-            self._queue.put_nowait((message, followed))
+            self._queue.put_nowait((message, followed, relative))
+            self._queued.add(relative)
         except asyncio.QueueFull:
             self.skipped += 1
             log.warning("media.queue_full", channel=followed.label, message_id=message.id, queued=QUEUE_SIZE)
@@ -74,37 +87,33 @@ class MediaDownloader:
 
     async def run(self) -> None:
         while True:
-            message, followed = await self._queue.get()
+            message, followed, relative = await self._queue.get()
             try:
-                await self._download(message, followed)
-            except (errors.RPCError, OSError, ConnectionError, TimeoutError) as exc:
+                await self._download(message, followed, relative)
+            except (errors.RPCError, ChannelGone, OSError, ConnectionError, TimeoutError) as exc:
                 self.skipped += 1
                 log.warning("media.failed", channel=followed.label, message_id=message.id, error=str(exc))
             finally:
+                self._queued.discard(relative)
                 self._queue.task_done()
 
-    async def _download(self, message: Any, followed: Followed) -> None:
-        relative = Path(MEDIA_DIR) / str(followed.id) / f"{message.id}{utils.get_extension(message.media) or ''}"
+    async def _download(self, message: Any, followed: Followed, relative: Path) -> None:
         target = self.data_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = target.with_name(target.name + ".part")
-        while True:
-            try:
-                await self.client.download_media(message, file=str(partial))
-                break
-            except errors.FloodWaitError as exc:
-                log.warning("telegram.flood_wait", request="download", channel=followed.label, seconds=exc.seconds)
-                await asyncio.sleep(exc.seconds)
-        if not partial.exists():
+        part = target.with_name(target.name + ".part")
+        await self.request(
+            "download", followed.label, functools.partial(self.client.download_media, message, file=str(part))
+        )
+        if not part.exists():
             return
-        size = partial.stat().st_size
+        size = part.stat().st_size
         if size > self.max_bytes:  # the metadata did not say: too late to avoid the download, not to keep it
-            partial.unlink()
+            part.unlink()
             self.skipped += 1
             log.info("media.too_large", channel=followed.label, message_id=message.id, size=size, cap=self.max_bytes)
             return
-        digest = await asyncio.to_thread(sha256_of, partial)
-        os.replace(partial, target)
+        digest = await asyncio.to_thread(sha256_of, part)
+        os.replace(part, target)
         with contextlib.suppress(OSError):
             os.chmod(target, 0o600)
         record = MediaFile(followed.id, int(message.id), 0, relative.as_posix(), digest, size)

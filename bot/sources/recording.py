@@ -29,7 +29,7 @@ from telethon.errors import TypeNotFoundError
 from telethon.extensions import BinaryReader
 from telethon.tl import types
 
-from bot.models import Channel, Event
+from bot.models import Channel, Deletion, Event
 from bot.sources.tl import UpdateHandler, channel_of, message_to_post
 
 
@@ -72,6 +72,13 @@ class Recorder:
         now = datetime.now(UTC)
         self._write(types.Updates(updates=[update], users=users, chats=chats, date=now, seq=0))
 
+    def deletion(self, deletion: Deletion, entity: Any) -> None:
+        """Deletions found while catching up (a message gone from history) are written as the update
+        Telegram would have pushed, so a replay of the recording deletes what the live run deleted."""
+        update = types.UpdateDeleteChannelMessages(deletion.channel_id, list(deletion.message_ids), pts=0, pts_count=0)
+        chats = [entity] if entity is not None else []
+        self._write(types.Updates(updates=[update], users=[], chats=chats, date=deletion.date, seq=0))
+
     def message(self, message: Any, entity: Any) -> None:
         if entity is not None and entity.id not in self._channels:
             self._channels.add(entity.id)
@@ -102,17 +109,24 @@ class Playback:
         """Raises ValueError on a line that is not a recorded TL object."""
         if not isinstance(record, dict):
             raise ValueError("a recording line must be a JSON object")
-        return self.objects(decode(record.get("tl")))
+        received = record.get("received_at")
+        try:
+            when = datetime.fromisoformat(received) if isinstance(received, str) else None
+        except ValueError:
+            when = None
+        return self.objects(decode(record.get("tl")), when)
 
-    def objects(self, obj: Any) -> list[Event]:
+    def objects(self, obj: Any, received: datetime | None = None) -> list[Event]:
+        """Events of one TL object; `received`: when it was recorded, the time of a bare deletion."""
         if isinstance(obj, types.Updates | types.UpdatesCombined):
             entities = self._learn(*obj.chats, *obj.users)
-            return [event for update in obj.updates for event in self._handler.events(update, entities)]
+            when = obj.date or received
+            return [event for update in obj.updates for event in self._handler.events(update, entities, when)]
         if isinstance(obj, types.UpdateShort):
-            return self._handler.events(obj.update, self._entities)
+            return self._handler.events(obj.update, self._entities, obj.date or received)
         if isinstance(obj, types.messages.ChannelMessages | types.messages.Messages | types.messages.MessagesSlice):
             self._learn(*obj.chats, *obj.users)
-            return [event for message in obj.messages for event in self.objects(message)]
+            return [event for message in obj.messages for event in self.objects(message, received)]
         if isinstance(obj, types.Message | types.MessageService):
             peer = obj.peer_id
             if not isinstance(peer, types.PeerChannel):
@@ -122,7 +136,7 @@ class Playback:
         if isinstance(obj, types.Channel | types.ChannelForbidden | types.Chat | types.User):
             self._learn(obj)
             return []
-        events = self._handler.events(obj, self._entities)  # a bare update
+        events = self._handler.events(obj, self._entities, received)  # a bare update
         if not events and not isinstance(obj, types.TypeUpdate):
             raise ValueError(f"a {type(obj).__name__} is not something a channel recording holds")
         return events

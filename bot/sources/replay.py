@@ -465,12 +465,13 @@ class ReplaySource:
         paths: Sequence[Path],
         rate: float | None = None,
         on_progress: ProgressCallback | None = None,
-        wanted: Callable[[int], bool] | None = None,
+        wanted: Callable[[int, str | None], bool] | None = None,
         tl: bool = False,
     ) -> None:
         self.paths = resolve_inputs(paths)
         self.wanted = wanted
         self.tl = tl
+        self._kept: set[int] = set()
         self.rate = rate
         self.on_progress = on_progress
         self.counters = ReplayCounters()
@@ -499,10 +500,23 @@ class ReplaySource:
                 parse = Playback().events if fmt == "tl" else _one_event
                 items = self._jsonl(path, key, head, saved, parse)
             async for item in items:
-                if self.wanted is not None and item.event is not None and not self.wanted(channel_id_of(item.event)):
+                if item.event is not None and not self._wanted(item.event):
                     self.counters.skipped += 1
                     item = SourceItem(None, item.cursor)
                 yield item
+
+    def _wanted(self, event: Event) -> bool:
+        """`--only-configured`: by id or @username; a deletion carries only the id, so ids seen kept count."""
+        if self.wanted is None:
+            return True
+        channel_id = channel_id_of(event)
+        if channel_id in self._kept:
+            return True
+        username = None if isinstance(event, Deletion) else event.channel.username
+        if self.wanted(channel_id, username):
+            self._kept.add(channel_id)
+            return True
+        return False
 
     async def _jsonl(
         self, path: Path, key: str, head: str, saved: Mapping[str, Any], parse: Callable[[Any], list[Event]]

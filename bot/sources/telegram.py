@@ -5,10 +5,11 @@ Three mechanisms, each covering what the others miss (docs/telegram.md):
 - live updates pushed by Telegram (new posts, edits, deletions), converted as they arrive: the fast
   path, seconds from post to alert;
 - catch-up (`catchup.py`) of every channel from its own cursor in the store: at start, after every
-  reconnect, and when Telegram says a channel's update stream was cut (`UpdateChannelTooLong`);
+  reconnect, and when Telegram says a channel changed (`UpdateChannel`);
 - a periodic poll while connected: one `messages.getPeerDialogs` request per 100 channels tells
   which channels have posts past their cursor, and only those are read. A channel whose pushes
-  silently stopped costs one poll interval at most.
+  silently stopped costs one poll interval at most. (Telethon handles `UpdateChannelTooLong` itself
+  and drops a difference that is "too long" without a word: the poll is what catches that too.)
 
 Only catch-up moves a channel's cursor, so a post is never skipped because a live update came out
 of order; the store's idempotent upserts make a post seen both ways count once.
@@ -24,34 +25,27 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from telethon import errors, events
+from telethon import errors, events, utils
 from telethon.tl import functions, types
 
 from bot.aio import wait_event
 from bot.errors import ConfigError
 from bot.logging import get_logger
-from bot.models import Channel
+from bot.models import Channel, Deletion
 from bot.settings import Channels
 from bot.sources import CursorLookup, SourceItem
-from bot.sources.catchup import (
-    CatchUp,
-    ChannelGone,
-    FloodStats,
-    HistoryStore,
-    Requests,
-    SyncState,
-    cursor_key,
-)
-from bot.sources.channels import RESOLVE_PACE_S, ChannelRegistry, Followed, Pacer
+from bot.sources.catchup import CatchUp, HistoryStore, SyncState, cursor_key
+from bot.sources.channels import RESOLVE_PACE_S, ChannelRegistry, Followed
+from bot.sources.limits import ChannelGone, FloodStats, Pacer, Requests
 from bot.sources.media import MediaDownloader
 from bot.sources.recording import Recorder
 from bot.sources.session import UNAUTHORIZED
-from bot.sources.tl import CHANNEL_UPDATES, UpdateHandler
+from bot.sources.tl import CHANNEL_UPDATES, UpdateHandler, channel_of
 from bot.store import ChannelRecord
 
 log = get_logger("tgmon.telegram")
 
-LIVE_UPDATES = (*CHANNEL_UPDATES, types.UpdateChannelTooLong, types.UpdateChannel)
+LIVE_UPDATES = (*CHANNEL_UPDATES, types.UpdateChannel)
 QUEUE_SIZE = 1000
 HISTORY_PACE_S = 0.35  # between history requests, across all channels: about 3 a second at most
 REFRESH_EVERY = timedelta(minutes=30)  # a poll that also re-reads recent posts for edits and deletions
@@ -104,9 +98,8 @@ class TelegramSource:
         self.recorder = recorder
         self.on_progress = on_progress
         self.flood = FloodStats()
-        self.registry = ChannelRegistry(
-            client, channels, [], store.write, pacer=Pacer(resolve_pace_s), on_flood=self.flood.record
-        )
+        self._resolving = Requests(Pacer(resolve_pace_s), self.flood)
+        self.registry = ChannelRegistry(client, channels, [], store.write, requests=self._resolving)
         self.catchup = CatchUp(
             client,
             store,
@@ -140,12 +133,7 @@ class TelegramSource:
 
     async def items(self, cursors: CursorLookup) -> AsyncIterator[SourceItem]:
         self.registry = ChannelRegistry(
-            self.client,
-            self.channels,
-            await self.store.channel_records(),
-            self.store.write,
-            pacer=self.registry.pacer,
-            on_flood=self.flood.record,
+            self.client, self.channels, await self.store.channel_records(), self.store.write, requests=self._resolving
         )
         await self.registry.resolve_all()
         if not self.registry.followed:
@@ -206,10 +194,12 @@ class TelegramSource:
         entities: Mapping[int, Any] = getattr(update, "_entities", None) or {}
         if self.recorder is not None:
             self.recorder.update(update, entities)
-        if isinstance(update, types.UpdateChannelTooLong | types.UpdateChannel):
-            # Too long: Telegram dropped this channel's updates. UpdateChannel: it changed (renamed,
-            # went private, the account was removed). Either way, read it from history now.
-            log.info("telegram.channel_resync", channel=followed.label, reason=type(update).__name__)
+        entity = entities.get(utils.get_peer_id(followed.peer))
+        if isinstance(entity, types.Channel) and channel_of(entity, entity.id) != followed.channel:
+            followed.channel, followed.entity = channel_of(entity, entity.id), entity  # renamed: history too
+        if isinstance(update, types.UpdateChannel):
+            # The channel changed (renamed, went private, the account was removed): read it now.
+            log.info("telegram.channel_changed", channel=followed.label)
             self.sync_soon([followed.id])
             return
         if self.media is not None and isinstance(update, types.UpdateNewChannelMessage):
@@ -224,24 +214,29 @@ class TelegramSource:
             started = time.monotonic()
             urgent, self._urgent = self._urgent, set()
             refresh = self._refresh_due or started - last_refresh >= REFRESH_EVERY.total_seconds()
-            if refresh:
-                self._refresh_due = False
-                last_refresh = started
+            self._refresh_due = False
             self._wake.clear()
+            moved: set[int] | None = None  # channels with posts past their cursor; None: read them all
             if urgent and not refresh and not first:
                 targets = [f for f in self.registry.followed.values() if f.id in urgent]
             else:
                 targets = list(self.registry.followed.values())
-                if not refresh:
-                    targets = await self._changed(targets)
-            await self._round(targets, refresh=refresh, show_progress=first)
+                moved = await self._moved(targets)
+            complete = await self._round(targets, moved, refresh=refresh, show_progress=first)
+            if refresh and complete:
+                last_refresh = started
+            elif refresh:
+                self._refresh_due = True  # cut short (the network, again): edits and deletions still to read
             first = False
             remaining = self.poll_interval - (time.monotonic() - started)
             if remaining > 0:
                 await wait_event(self._wake, remaining)
 
-    async def _changed(self, followed: list[Followed]) -> list[Followed]:
-        """Channels with posts past their cursor, by one getPeerDialogs request per 100 joined channels."""
+    async def _moved(self, followed: list[Followed]) -> set[int] | None:
+        """Channels with posts past their cursor, by one getPeerDialogs request per 100 joined channels.
+
+        Channels not joined have no dialog to ask about: they are always read.
+        """
         joined = [f for f in followed if f.joined]
         tops: dict[int, int] = {}
         for start in range(0, len(joined), DIALOGS_CHUNK):
@@ -251,43 +246,57 @@ class TelegramSource:
                 result = await self.catchup.request("dialogs", f"{len(chunk)} channels", partial(self.client, request))
             except (errors.RPCError, ChannelGone, ConnectionError) as exc:
                 log.warning("telegram.dialogs_failed", error=str(exc), fallback="reading each channel")
-                return followed
+                return None
             for dialog in result.dialogs:
                 if isinstance(dialog.peer, types.PeerChannel):
                     tops[dialog.peer.channel_id] = dialog.top_message
-        return [
-            f for f in followed if f.id not in tops or tops[f.id] > self.states.setdefault(f.id, SyncState()).max_id
-        ]
+        return {
+            f.id for f in followed if f.id not in tops or tops[f.id] > self.states.setdefault(f.id, SyncState()).max_id
+        }
 
-    async def _round(self, targets: list[Followed], *, refresh: bool, show_progress: bool) -> None:
+    async def _round(
+        self, targets: list[Followed], moved: set[int] | None, *, refresh: bool, show_progress: bool
+    ) -> bool:
+        """One sync of each target; False if the network cut the round short."""
         started = time.monotonic()
+        synced = 0
         for done, followed in enumerate(targets, 1):
-            if followed.id not in self.registry.followed:
-                continue
-            state = self.states.setdefault(followed.id, SyncState())
-            try:
-                async for item in self.catchup.sync(followed, state, refresh=refresh):
-                    await self._queue.put(item)
-            except ChannelGone as exc:
-                await self.registry.gone(followed, exc.reason)
-            except ConnectionError as exc:
-                log.warning("telegram.sync_interrupted", channel=followed.label, error=str(exc), retry="next round")
-                return
-            except errors.UnauthorizedError:
-                raise
-            except errors.RPCError as exc:
-                log.error("telegram.sync_failed", channel=followed.label, error=str(exc), retry="next round")
+            forward = moved is None or followed.id in moved
+            if followed.id in self.registry.followed and (forward or refresh):
+                if not await self._sync(followed, refresh=refresh, forward=forward):
+                    return False
+                synced += 1
             if show_progress and self.on_progress is not None:
                 self.on_progress(done, len(targets))
         self.rounds += 1
         self.last_sync_at = datetime.now(UTC)
         log.info(
             "telegram.synced",
-            channels=len(targets),
+            channels=synced,
             refresh=refresh,
             seconds=round(time.monotonic() - started, 1),
             flood_waits=self.flood.waits,
         )
+        return True
+
+    async def _sync(self, followed: Followed, *, refresh: bool, forward: bool) -> bool:
+        """Catch one channel up; False if the network cut it short (the round stops: retried next time)."""
+        state = self.states.setdefault(followed.id, SyncState())
+        try:
+            async for item in self.catchup.sync(followed, state, refresh=refresh, forward=forward):
+                if self.recorder is not None and isinstance(item.event, Deletion):
+                    self.recorder.deletion(item.event, followed.entity)
+                await self._queue.put(item)
+        except ChannelGone as exc:
+            await self.registry.gone(followed, exc.reason)
+        except ConnectionError as exc:
+            log.warning("telegram.sync_interrupted", channel=followed.label, error=str(exc), retry="next round")
+            return False
+        except errors.UnauthorizedError:
+            raise
+        except errors.RPCError as exc:
+            log.error("telegram.sync_failed", channel=followed.label, error=str(exc), retry="next round")
+        return True
 
     async def _watch_connection(self) -> None:
         """Telethon retries a dropped connection a few times; when it gives up, keep trying, backing off."""

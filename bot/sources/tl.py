@@ -164,7 +164,8 @@ class UpdateHandler:
     def __init__(self, followed: Callable[[int], Channel | None]) -> None:
         self.followed = followed
 
-    def events(self, update: Any, entities: Mapping[int, Any]) -> list[Event]:
+    def events(self, update: Any, entities: Mapping[int, Any], date: datetime | None = None) -> list[Event]:
+        """`date`: when the update was received (a deletion carries no time of its own); now by default."""
         if isinstance(update, types.UpdateNewChannelMessage | types.UpdateEditChannelMessage):
             message = update.message
             peer = getattr(message, "peer_id", None)
@@ -180,5 +181,5 @@ class UpdateHandler:
         if isinstance(update, types.UpdateDeleteChannelMessages):
             if self.followed(update.channel_id) is None:
                 return []
-            return [Deletion(update.channel_id, tuple(update.messages), datetime.now(UTC))]
+            return [Deletion(update.channel_id, tuple(update.messages), date or datetime.now(UTC))]
         return []

@@ -52,6 +52,7 @@ class ChannelRecord:
     access_hash: int | None
     available: bool = True
     unavailable_reason: str | None = None
+    aliases: tuple[str, ...] = ()  # usernames it was configured or seen under, renames included
 
 
 @dataclass(frozen=True, slots=True)

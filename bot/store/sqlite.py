@@ -234,11 +234,13 @@ class SQLiteStore:
 
     async def channel_records(self) -> list[ChannelRecord]:
         async with self._reader.execute(
-            "SELECT id, username, title, access_hash, available, unavailable_reason FROM channels ORDER BY id"
+            "SELECT c.id, c.username, c.title, c.access_hash, c.available, c.unavailable_reason,"
+            " (SELECT json_group_array(a.username) FROM channel_aliases a WHERE a.channel_id = c.id)"
+            " FROM channels c ORDER BY c.id"
         ) as cursor:
             return [
-                ChannelRecord(cid, username, title, access_hash, bool(available), reason)
-                async for cid, username, title, access_hash, available, reason in cursor
+                ChannelRecord(cid, username, title, access_hash, bool(available), reason, tuple(orjson.loads(aliases)))
+                async for cid, username, title, access_hash, available, reason, aliases in cursor
             ]
 
     async def channel_overview(self) -> list[dict[str, Any]]:

@@ -450,6 +450,11 @@ class SQLiteTx:
                 record.unavailable_reason, now, now, now,
             ),
         )  # fmt: skip
+        self._conn.executemany(
+            "INSERT INTO channel_aliases (username, channel_id) VALUES (?, ?)"
+            " ON CONFLICT (username) DO UPDATE SET channel_id = excluded.channel_id",
+            [(alias, record.id) for alias in {*record.aliases, *([record.username] if record.username else [])}],
+        )
 
     def mark_absent(self, channel_id: int, message_ids: Sequence[int]) -> None:
         now = stamp()

@@ -9,8 +9,9 @@ from telethon import errors
 
 from bot.models import Channel, Post
 from bot.settings import ChannelConfig, Channels
-from bot.sources import channels as channels_module
-from bot.sources.channels import ChannelRegistry, Pacer
+from bot.sources import limits as limits_module
+from bot.sources.channels import ChannelRegistry
+from bot.sources.limits import FloodStats, Pacer, Requests
 from bot.store.sqlite import SQLiteStore
 from tests.sources.fake_telegram import FakeTelegram, flood
 from tests.sources.harness import FakeAsyncio, FakeClock
@@ -27,8 +28,11 @@ def configs(tg: FakeTelegram, **options: Any) -> Channels:
     return Channels.of(ChannelConfig(username=c.username, **options) for c in tg.channels.values())
 
 
-async def registry(tg: FakeTelegram, channels: Channels, store: SQLiteStore, **options: Any) -> ChannelRegistry:
-    return ChannelRegistry(tg, channels, await store.channel_records(), store.write, pacer=Pacer(0), **options)
+async def registry(
+    tg: FakeTelegram, channels: Channels, store: SQLiteStore, flood: FloodStats | None = None
+) -> ChannelRegistry:
+    requests = Requests(Pacer(0), flood)
+    return ChannelRegistry(tg, channels, await store.channel_records(), store.write, requests=requests)
 
 
 async def test_first_start_resolves_each_username_once_and_keeps_id_and_access_hash(store: SQLiteStore) -> None:
@@ -85,12 +89,6 @@ async def test_renamed_channel_keeps_its_id_and_history_and_its_record_is_update
     assert len(overview) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: channels.py ChannelRegistry.cached() finds a record by the configured username only; once a"
-    " rename is saved, the next start no longer maps the old configured @username to the id and resolves it"
-    " again: UsernameNotOccupied → the channel is dropped as unavailable",
-)
 async def test_renamed_channel_is_still_followed_on_the_start_after_the_rename(store: SQLiteStore) -> None:
     tg = world(2)
     channels = configs(tg)  # the operator's channels.toml still says @chan_0000
@@ -136,12 +134,6 @@ async def test_private_channel_on_first_resolve_is_unavailable_with_the_reason(s
     assert reg.unavailable == {"@chan_0001": "private, or the account was banned from it"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: channels.py ChannelRegistry.resolve(): a channel configured by id that went private comes back"
-    " from get_entity as types.ChannelForbidden and is reported 'not a channel but a channelforbidden'"
-    " instead of 'private, or the account was banned from it'",
-)
 async def test_private_channel_configured_by_id_is_reported_private(store: SQLiteStore) -> None:
     tg = world(1)
     tg.channels[1000].private = True
@@ -179,7 +171,7 @@ async def test_cached_channel_deleted_since_is_unavailable(store: SQLiteStore) -
     assert (record.available, record.unavailable_reason) == (False, "no longer exists")
 
 
-async def test_one_bad_channel_in_a_bulk_check_does_not_take_the_others_down(store: SQLiteStore) -> None:
+async def test_one_refused_channel_in_a_bulk_check_is_checked_alone_and_resolved_again(store: SQLiteStore) -> None:
     tg = world(3)
     channels = configs(tg)
     await (await registry(tg, channels, store)).resolve_all(join=False)
@@ -189,17 +181,12 @@ async def test_one_bad_channel_in_a_bulk_check_does_not_take_the_others_down(sto
     reg = await registry(tg, channels, store)
     followed = await reg.resolve_all(join=False)
 
-    assert sorted(followed) == [1000, 1002]
+    assert sorted(followed) == [1000, 1001, 1002]
     assert tg.calls["get_channels"] == 1 + 3  # the batch, then one by one
-    assert set(reg.unavailable) == {"@chan_0001"}
+    assert tg.calls["resolve"] == 1  # the refused one, resolved again by its name
+    assert reg.unavailable == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: channels.py ChannelRegistry._check(): a cached channel whose access hash Telegram rejects"
-    " (CHANNEL_INVALID: access hashes are per account, e.g. after `tgmon login` with another account) is marked"
-    " unavailable ('no longer exists') for good; it is never resolved again by its configured @username",
-)
 async def test_a_rejected_cached_access_hash_is_resolved_again_by_username(store: SQLiteStore) -> None:
     tg = world(2)
     channels = configs(tg)
@@ -252,17 +239,15 @@ async def test_flood_wait_during_resolve_is_counted_waited_out_and_the_resolve_r
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeAsyncio()
-    monkeypatch.setattr(channels_module, "asyncio", fake)
+    monkeypatch.setattr(limits_module, "asyncio", fake)
     tg = world(2)
     tg.fail("resolve", None, flood(300))
-    floods: list[tuple[str, float]] = []
+    floods = FloodStats()
 
-    followed = await (await registry(tg, configs(tg), store, on_flood=lambda r, s: floods.append((r, s)))).resolve_all(
-        join=False
-    )
+    followed = await (await registry(tg, configs(tg), store, floods)).resolve_all(join=False)
 
     assert sorted(followed) == [1000, 1001]
-    assert floods == [("resolve", 300)]
+    assert (floods.by_request, floods.seconds) == ({"resolve": 1}, 300)
     assert 300 in fake.sleeps
     assert tg.calls["resolve"] == 3  # the second channel asked twice
 
@@ -271,20 +256,18 @@ async def test_flood_wait_during_bulk_check_is_waited_and_retried(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeAsyncio()
-    monkeypatch.setattr(channels_module, "asyncio", fake)
+    monkeypatch.setattr(limits_module, "asyncio", fake)
     tg = world(2)
     channels = configs(tg)
     await (await registry(tg, channels, store)).resolve_all(join=False)
     tg.calls.clear()
     tg.fail("get_channels", flood(42))
-    floods: list[tuple[str, float]] = []
+    floods = FloodStats()
 
-    followed = await (await registry(tg, channels, store, on_flood=lambda r, s: floods.append((r, s)))).resolve_all(
-        join=False
-    )
+    followed = await (await registry(tg, channels, store, floods)).resolve_all(join=False)
 
     assert len(followed) == 2
-    assert floods == [("channels", 42)]
+    assert (floods.by_request, floods.seconds) == ({"channels": 1}, 42)
     assert fake.sleeps == [42]
     assert tg.calls["resolve"] == 0
     assert tg.calls["get_channels"] == 2
@@ -295,12 +278,12 @@ async def test_five_hundred_channels_resolve_and_join_paced_through_one_pacer(
 ) -> None:
     clock = FakeClock()
     fake = FakeAsyncio(clock)
-    monkeypatch.setattr(channels_module, "asyncio", fake)
-    monkeypatch.setattr(channels_module, "time", clock)
+    monkeypatch.setattr(limits_module, "asyncio", fake)
+    monkeypatch.setattr(limits_module, "time", clock)
     tg = world(500)
     started = clock.now
 
-    reg = ChannelRegistry(tg, configs(tg), [], store.write, pacer=Pacer(1.0))
+    reg = ChannelRegistry(tg, configs(tg), [], store.write, requests=Requests(Pacer(1.0)))
     followed = await reg.resolve_all()
 
     assert len(followed) == 500

@@ -176,12 +176,6 @@ def test_only_configured_drops_channels_not_in_channels_toml(tmp_path: Path, eng
     assert [row for row in archive(tmp_path / "live")["posts"] if row[0] == 101] == replayed["posts"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli/archive.py replay --only-configured filters with channels.lookup(channel_id) only; a channel"
-    " listed by @username alone (as `tgmon channels add @name` writes it) has no id in the config, so all its"
-    " posts are dropped",
-)
 def test_only_configured_keeps_channels_listed_by_username(tmp_path: Path, engine: Engine) -> None:
     tg = world()
     recording = tmp_path / "traffic.jsonl"
@@ -239,13 +233,6 @@ def test_tgmon_replay_reports_bad_lines_in_its_summary(tmp_path: Path) -> None:
     assert db(tmp_path / "replayed", "SELECT channel_id, message_id, text FROM posts") == [(101, 1, "история 1")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: recording.py Playback.events() dates a replayed UpdateDeleteChannelMessages with datetime.now()"
-    " (via UpdateHandler) instead of the recorded time (the line's received_at, the Updates' date): a replayed"
-    " archive says posts were deleted on the"
-    " day of the replay",
-)
 async def test_a_replayed_deletion_keeps_the_time_it_was_recorded(tmp_path: Path, engine: Engine) -> None:
     recording = tmp_path / "traffic.jsonl"
     when = datetime(2024, 3, 12, 5, 41, tzinfo=UTC)
@@ -260,12 +247,6 @@ async def test_a_replayed_deletion_keeps_the_time_it_was_recorded(tmp_path: Path
     assert datetime.fromisoformat(deleted_at) == when
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: catchup.py CatchUp._refresh() yields a Deletion for messages gone while offline without going"
-    " through on_message, so TelegramSource never hands it to the Recorder: the recording, and any replay of it,"
-    " lacks deletions found by catch-up",
-)
 async def test_deletions_found_while_catching_up_are_in_the_recording(tmp_path: Path, engine: Engine) -> None:
     tg = FakeTelegram()
     tg.add_channel(101, "region_01", "Регион 1")

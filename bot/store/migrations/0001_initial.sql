@@ -14,6 +14,13 @@ CREATE TABLE channels (
     updated_at         TEXT NOT NULL
 );
 
+-- Every @username a channel was configured or seen under: a renamed channel is still found by
+-- the name in channels.toml, and never confused with a new owner of its old name.
+CREATE TABLE channel_aliases (
+    username   TEXT PRIMARY KEY COLLATE NOCASE,
+    channel_id INTEGER NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE posts (
     id           INTEGER PRIMARY KEY,
     channel_id   INTEGER NOT NULL,
