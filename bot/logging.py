@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections import deque
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -19,6 +20,7 @@ _SENSITIVE_KEY = re.compile(r"api_hash|session|token|password|phone|secret|autho
 _PHONE = re.compile(r"(?<![\w+])\+\d[\d \-]{8,16}\d")
 _BOT_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")
 _secrets: set[str] = set()
+_PROBLEMS: deque[dict[str, Any]] = deque(maxlen=20)
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -54,6 +56,17 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+def remember_problems(_: Any, level: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the last warnings and errors, already redacted, for `/status`."""
+    if level in ("warning", "error", "critical", "exception"):
+        _PROBLEMS.append(dict(event))
+    return event
+
+
+def recent_problems() -> list[dict[str, Any]]:
+    return list(_PROBLEMS)
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Logs go to stderr so stdout stays clean for command output (`stats --json`, `export`)."""
     out = stream or sys.stderr
@@ -64,6 +77,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info if as_json else structlog.processors.StackInfoRenderer(),
         redact,
+        remember_problems,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)

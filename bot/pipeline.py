@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.alerts.outbox import Dispatcher, raise_alerts
+from bot.alerts.policy import AlertPolicy
 from bot.errors import StoreError
 from bot.logging import get_logger
 from bot.models import Deletion, Edit, Event, Post
@@ -41,6 +42,7 @@ _YIELD_EVERY = 16
 class RunStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)  # by reason: muted, cooldown, duplicate
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -68,17 +70,23 @@ class Pipeline:
         batch_size: int = BATCH_SIZE,
         queue_size: int = QUEUE_SIZE,
         on_alerts: Callable[[int], None] | None = None,
+        policy: AlertPolicy | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.dispatcher = dispatcher
         self.channels = channels or Channels.of(())
+        self.policy = policy or AlertPolicy(dispatcher.destinations, tags_of=self.channels.tags_of)
         self.batch_size = batch_size
         self.stats = RunStats()
         self.on_alerts = on_alerts
         self._queue: asyncio.Queue[Matched | None] = asyncio.Queue(maxsize=queue_size)
         self._stopping = asyncio.Event()
         self._tags: dict[int, frozenset[str]] = {}
+
+    def queued(self) -> int:
+        """Events read but not yet stored."""
+        return self._queue.qsize()
 
     def stop(self) -> None:
         """Stop reading; everything already read is still stored. Safe to call from a signal handler."""
@@ -170,7 +178,7 @@ class Pipeline:
         delay = 0.5
         while True:
             try:
-                outcomes, raised = await self.store.write(self._job(batch))
+                outcomes, raised, held = await self.store.write(self._job(batch))
             except StoreError as exc:
                 log.error("pipeline.store_unavailable", error=str(exc), retry_in_s=delay, batch=len(batch))
                 await asyncio.sleep(delay)
@@ -179,13 +187,14 @@ class Pipeline:
             break
         self.stats.batches += 1
         self.stats.outcomes.update(o.value for o in outcomes)
+        self.stats.suppressed.update(held)
         if raised:
             self.stats.alerts.update(raised)
             self.dispatcher.wake()
             if self.on_alerts:
                 self.on_alerts(raised.total())
 
-    def _job(self, batch: Sequence[Matched]) -> Callable[[WriteTx], tuple[list[Outcome], Counter[str]]]:
+    def _job(self, batch: Sequence[Matched]) -> Callable[[WriteTx], tuple[list[Outcome], Counter[str], Counter[str]]]:
         events: list[Event] = []
         changes: list[tuple[int, Post | Edit, Verdict, bool]] = []  # index into events, for raise_alerts
         cursors: dict[str, Cursor] = {}
@@ -196,21 +205,23 @@ class Pipeline:
                 events.append(item.event)
             if item.cursor is not None:
                 cursors[item.cursor.source] = item.cursor
-        destinations = self.dispatcher.destinations
+        policy = self.policy
         prepared = self.store.prepare(events)
 
-        def job(tx: WriteTx) -> tuple[list[Outcome], Counter[str]]:
+        def job(tx: WriteTx) -> tuple[list[Outcome], Counter[str], Counter[str]]:
             outcomes = tx.apply_prepared(prepared)
             raised = raise_alerts(
                 tx,
                 [event for _, event, _, _ in changes],
                 [outcomes[index] for index, _, _, _ in changes],
                 [result for _, _, result, _ in changes],
-                destinations,
+                policy,
                 [late for _, _, _, late in changes],
             )
             for cursor in cursors.values():
                 tx.set_cursor(cursor.source, cursor.value)
-            return outcomes, Counter(alert.category for alert in raised)
+            delivered = Counter(alert.category for alert in raised if alert.suppressed is None)
+            held = Counter((alert.suppressed or "").split(" ")[0] for alert in raised if alert.suppressed)
+            return outcomes, delivered, held
 
         return job

@@ -47,6 +47,9 @@ class EnvSettings(BaseSettings):
     api_id: int | None = Field(None, alias="TG_API_ID")
     api_hash: SecretStr | None = Field(None, alias="TG_API_HASH")
     session: SecretStr | None = Field(None, alias="TG_SESSION")
+    bot_token: SecretStr | None = Field(None, alias="TG_BOT_TOKEN")
+    analyst_chat_id: str = Field("", alias="ANALYST_CHAT_ID")
+    analyst_user_ids: str = Field("", alias="ANALYST_USER_IDS")
     poll_interval: float = Field(90.0, ge=10, le=3600, alias="TG_POLL_INTERVAL")
     initial_backfill: int = Field(100, ge=-1, alias="TG_INITIAL_BACKFILL")
     media_max_mb: float = Field(50.0, gt=0, alias="TG_MEDIA_MAX_MB")
@@ -54,6 +57,11 @@ class EnvSettings(BaseSettings):
     dc_id: int | None = Field(None, ge=1, le=5, alias="TG_DC_ID")
     dc_address: str | None = Field(None, alias="TG_DC_ADDRESS")
     dc_port: int = Field(443, ge=1, le=65535, alias="TG_DC_PORT")
+    # Alert destinations beyond TGMON_NOTIFIERS (bot/alerts/webhook.py, bot/alerts/apprise.py); the URLs are secrets.
+    # The timeout stays within the dispatcher's own 30 s cap on one send.
+    alert_webhook_url: str = Field("", alias="ALERT_WEBHOOK_URL")
+    alert_webhook_timeout: float = Field(10.0, gt=0, le=30, alias="ALERT_WEBHOOK_TIMEOUT")
+    alert_apprise_urls: str = Field("", alias="ALERT_APPRISE_URLS")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -78,11 +86,50 @@ class EnvSettings(BaseSettings):
             raise ValueError(f"a comma-separated list of {', '.join(NOTIFIER_NAMES)}")
         return ",".join(names)
 
-    @field_validator("api_id", "api_hash", "session", "dc_id", "dc_address", mode="before")
+    @field_validator("analyst_chat_id", "analyst_user_ids")
+    @classmethod
+    def _id_list(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if not item.lstrip("-").isdigit():
+                raise ValueError(f"numeric ids, comma-separated (got {item!r})")
+        return ",".join(items)
+
+    @field_validator("api_id", "api_hash", "session", "bot_token", "dc_id", "dc_address", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """`TG_SESSION=` in .env, as .env.example ships it, means "not set", not an empty secret."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_urls(cls, value: str) -> str:
+        from bot.alerts.webhook import check_url  # httpx is loaded only when webhooks are used
+
+        urls = _url_list(value)
+        for index, url in enumerate(urls, 1):
+            problem = check_url(url)
+            if problem is not None:
+                raise ValueError(f"http(s) URLs, comma-separated; entry {index} of {len(urls)} {problem}")
+            if url in urls[: index - 1]:
+                raise ValueError(f"distinct URLs; entry {index} repeats entry {urls.index(url) + 1}")
+        return ",".join(urls)
+
+    @field_validator("alert_apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: str) -> str:
+        urls = _url_list(value)
+        for index, url in enumerate(urls, 1):
+            if "://" not in url:
+                raise ValueError(f"Apprise URLs (scheme://…), comma-separated; entry {index} of {len(urls)} has no ://")
+            if url in urls[: index - 1]:
+                raise ValueError(f"distinct URLs; entry {index} repeats entry {urls.index(url) + 1}")
+        if urls:
+            from bot.alerts.apprise import INSTALL_HINT, installed
+
+            if not installed():
+                raise ValueError(f"the Apprise package, which is not installed: {INSTALL_HINT}")
+        return ",".join(urls)
 
     @model_validator(mode="after")
     def _dc_complete(self) -> EnvSettings:
@@ -95,12 +142,43 @@ class EnvSettings(BaseSettings):
         return tuple(n for n in self.notifiers.split(",") if n)
 
     @property
+    def analyst_chats(self) -> tuple[int, ...]:
+        return tuple(int(item) for item in self.analyst_chat_id.split(",") if item)
+
+    @property
+    def analysts(self) -> frozenset[int]:
+        """User ids allowed to command the service from the analyst chat (default: nobody)."""
+        return frozenset(int(item) for item in self.analyst_user_ids.split(",") if item)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def webhook_urls(self) -> tuple[str, ...]:
+        return _url_list(self.alert_webhook_url)
+
+    @property
+    def apprise_urls(self) -> tuple[str, ...]:
+        return _url_list(self.alert_apprise_urls)
+
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        return [s.get_secret_value() for s in (self.api_hash, self.session) if s is not None]
+        found = [s.get_secret_value() for s in (self.api_hash, self.session, self.bot_token) if s is not None]
+        if self.webhook_urls or self.apprise_urls:
+            from bot.alerts.apprise import apprise_name
+            from bot.alerts.webhook import url_secrets, webhook_name
+
+            for url in self.webhook_urls:
+                found += url_secrets(url, webhook_name(url))
+            for url in self.apprise_urls:
+                found += url_secrets(url, apprise_name(url))
+        return found
+
+
+def _url_list(value: str) -> tuple[str, ...]:
+    """`ALERT_WEBHOOK_URL` and `ALERT_APPRISE_URLS`: comma-separated, blanks ignored."""
+    return tuple(u.strip() for u in value.split(",") if u.strip())
 
 
 class ChannelConfig(BaseModel):
@@ -192,6 +270,11 @@ class Settings:
     @property
     def channels_path(self) -> Path:
         return self.env.config_dir / "channels.toml"
+
+    @property
+    def alerts_config_path(self) -> Path:
+        """Routing, cooldown and duplicate window (optional)."""
+        return self.env.config_dir / "alerts.toml"
 
 
 def parse_username(value: str) -> str:
@@ -315,7 +398,7 @@ def load_env(env_file: Path | None = None) -> EnvSettings:
                 lines.append(f"environment (.env): {str(item['msg']).removeprefix('Value error, ')}")
                 continue
             name = str(item["loc"][0])
-            secret = name in ("TG_API_HASH", "TG_SESSION")
+            secret = name in ("TG_API_HASH", "TG_SESSION", "TG_BOT_TOKEN", "ALERT_WEBHOOK_URL", "ALERT_APPRISE_URLS")
             problem = describe_problem({**item, "input": None} if secret else item)
             lines.append(f"environment (.env): {name}: {problem}")
         raise ConfigError(*lines) from None

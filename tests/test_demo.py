@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,17 @@ def test_demo_alerts_match_labels(demo: tuple[Path, str]) -> None:
                 misses.append(f"{key}: expected {label['category']}, got {found} ({label['why']})")
         elif label["expect"] == "none" and got is not None:
             misses.append(f"{key}: expected no alert, got {got['category']} ({label['why']})")
+        elif label["expect"] == "merged":
+            twin = last.get(tuple(label["merged_into"]))
+            if got is not None or twin is None:
+                misses.append(f"{key}: expected folded into {label['merged_into']}, got {got} ({label['why']})")
     assert not misses, f"{len(misses)} of {len(labels)} labels missed:\n" + "\n".join(misses)
 
 
 def test_demo_labels_cover_the_expectations() -> None:
     labels = json.loads(DEMO_LABELS.read_text(encoding="utf-8"))["posts"]
     kinds = {label["expect"] for label in labels}
-    assert kinds == {"alert", "all_clear", "none"}
+    assert kinds == {"alert", "all_clear", "none", "merged"}
     assert len({(label["channel_id"], label["message_id"]) for label in labels}) == len(labels)
 
 
@@ -76,3 +81,17 @@ def test_demo_again_starts_afresh(demo: tuple[Path, str]) -> None:
     after = read_jsonl(folder / "alerts.jsonl")
     assert len(after) == len(before)  # the old archive was removed, not added to
     assert {a["id"] for a in after} == {a["id"] for a in before}
+
+
+def test_demo_folds_the_forwarded_call_into_the_first_alert(demo: tuple[Path, str]) -> None:
+    folder, _ = demo
+    with sqlite3.connect(folder / "tgmon.db") as db:
+        [(suppressed, merged_into)] = db.execute(
+            "SELECT suppressed, merged_into FROM alerts WHERE channel_id = 1902000005 AND message_id = 311"
+        ).fetchall()
+        [(first_id, payload)] = db.execute(
+            "SELECT id, payload FROM alerts WHERE channel_id = 1902000003 AND message_id = 807"
+        ).fetchall()
+    assert (suppressed, merged_into) == ("duplicate", first_id)
+    sources = [(s["channel_id"], s["message_id"]) for s in json.loads(payload)["sources"]]
+    assert sources == [(1902000003, 807), (1902000005, 311)]

@@ -45,6 +45,11 @@ def category_mark(category: str) -> str:
     return CATEGORY_MARKS.get(category, "⚠️")
 
 
+def category_name(category: str) -> str:
+    """ "all_clear" → "ALL CLEAR": how a category heads an alert."""
+    return category.upper().replace("_", " ")
+
+
 def _duration(seconds: float) -> str:
     total = round(seconds)
     hours, rest = divmod(total, 3600)
@@ -100,7 +105,7 @@ def render_console(alert: Mapping[str, Any], tz: ZoneInfo) -> Text:
     severity = str(alert["severity"])
     style = "bold green" if alert.get("all_clear") else SEVERITY_STYLES.get(severity, "bold")
     out = Text()
-    out.append(f"{category_mark(category)} {category.upper().replace('_', ' ')}", style=style)
+    out.append(f"{category_mark(category)} {category_name(category)}", style=style)
     out.append(f" · {severity} · {local_time(alert.get('date'), tz)} · ", style="dim")
     channel = alert.get("channel_title") or str(alert.get("channel_id"))
     out.append(str(channel), style="bold")
@@ -146,7 +151,7 @@ def late_by(seconds: float) -> str:
 
 def render_digest(alerts: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> Text:
     """Late alerts (caught up after an outage) as one block: a line each, oldest first, with links."""
-    lates = [float(a.get("late_s") or 0) for a in alerts]
+    lates = [float(a.get("late_s") or 0) for a in alerts] or [0.0]
     out = Text()
     out.append(f"🕓 {len(alerts)} late alerts", style="bold yellow")
     spread = f"{late_by(min(lates))} to {late_by(max(lates))}"
@@ -155,7 +160,7 @@ def render_digest(alerts: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> Text:
         category = str(alert["category"])
         channel = alert.get("channel_title") or str(alert.get("channel_id"))
         text = " ".join(str(alert.get("text") or "").split())
-        out.append(f"  {category_mark(category)} {category.upper().replace('_', ' ')}", style="bold")
+        out.append(f"  {category_mark(category)} {category_name(category)}", style="bold")
         out.append(f" · {local_time(alert.get('date'), tz)} · {channel}: ", style="dim")
         out.append(text[:120] + ("…" if len(text) > 120 else ""))
         if alert.get("link"):

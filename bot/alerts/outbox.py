@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,16 +27,25 @@ from functools import partial
 from typing import Any
 
 from bot.aio import wait_event
-from bot.alerts.notifiers import DigestNotifier, Notifier, PermanentError, RetryAfter
+from bot.alerts.notifiers import (
+    DigestNotifier,
+    EditingNotifier,
+    Notifier,
+    PermanentError,
+    ReplyingNotifier,
+    RetryAfter,
+)
+from bot.alerts.policy import AlertPolicy, fingerprint, mute_targets
 from bot.logging import get_logger
 from bot.models import Edit, Post, post_link
 from bot.rules.engine import Match, Verdict
-from bot.store import AlertRecord, Delivery, Outcome, Store, WriteTx
+from bot.store import AlertRecord, Delivery, Mute, Outcome, Store, WriteTx
 
 log = get_logger("tgmon.outbox")
 
 _BATCH = 100
 _IDLE_POLL_S = 5.0
+_FLUSH_EVERY_S = 1.0
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_CAP_S = 300.0
 SEND_TIMEOUT_S = 30.0
@@ -76,6 +86,7 @@ def build_alert(
     *,
     late: bool = False,
     edited: bool | None = None,
+    tags: Sequence[str] = (),
 ) -> AlertRecord:
     """The alert object, as delivered and as written to alerts.jsonl.
 
@@ -114,16 +125,20 @@ def build_alert(
             for m in media or ()
         ],
         "forward_from": (event.forward.name if isinstance(event, Post) and event.forward else None),
+        "channel_tags": list(tags),
         "sources": [
             {
                 "channel_id": channel.id,
                 "channel_title": channel.title,
+                "channel_username": channel.username,
                 "message_id": event.message_id,
                 "link": link,
+                "date": date.astimezone(UTC).isoformat(timespec="seconds"),
             }
         ],
         "clears": dict(clears) if clears else None,
         "late_s": max(0, round((created - date).total_seconds())) if late else None,
+        "suppressed": None,
     }
     return AlertRecord(
         id=payload["id"],
@@ -142,7 +157,7 @@ def raise_alerts(
     events: Sequence[Post | Edit],
     outcomes: Sequence[Outcome],
     verdicts: Sequence[Verdict],
-    destinations: Sequence[str],
+    policy: AlertPolicy | Sequence[str],
     late: Sequence[bool] | None = None,
 ) -> list[AlertRecord]:
     """Alerts for what was just stored: new posts that match, and edits that change the category.
@@ -150,16 +165,23 @@ def raise_alerts(
     A re-applied event is UNCHANGED and raises nothing, which is what makes replays and catch-up
     safe to repeat. An edit that only fixes a typo keeps its category and stays quiet. An all-clear
     is linked to the alert it ends: its channel's latest open alarm of the categories it clears.
+    `policy` (or just the destinations) decides who gets each one; see `bot.alerts.policy`.
+    Returns every alert stored, suppressed ones included (their `suppressed` says why).
     """
+    if not isinstance(policy, AlertPolicy):
+        policy = AlertPolicy(list(policy))
     lateness = late if late is not None else [False] * len(events)
     candidates = [
         (event, verdict, outcome, is_late)
         for event, outcome, verdict, is_late in zip(events, outcomes, verdicts, lateness, strict=True)
         if verdict.category is not None and outcome in (Outcome.NEW, Outcome.EDITED)
     ]
+    if not candidates:
+        return []
     edited = [event for event, _, outcome, _ in candidates if outcome is Outcome.EDITED]
     alerted = tx.alerted_categories([e.key for e in edited]) if edited else {}
     known = tx.channels([e.channel.id for e in edited]) if edited else {}
+    mutes = tx.active_mutes(datetime.now(UTC))
     raised = []
     for event, verdict, outcome, is_late in candidates:
         if outcome is Outcome.EDITED:
@@ -171,12 +193,38 @@ def raise_alerts(
         if verdict.all_clear:
             when = moment(event, outcome is Outcome.EDITED)
             ended = tx.open_alert(event.channel.id, verdict.clears, when - CLEAR_WINDOW)
-        record = build_alert(event, verdict, clears=ended, late=is_late, edited=outcome is Outcome.EDITED)
-        if tx.add_alerts([record], destinations):
+        tags = policy.tags_of(event.channel.id, event.channel.username)
+        record = build_alert(event, verdict, clears=ended, late=is_late, edited=outcome is Outcome.EDITED, tags=tags)
+        record = _decide(tx, record, verdict.all_clear, policy, mutes)
+        if tx.add_alerts([record], [] if record.suppressed else policy.route(record.payload)):
             raised.append(record)
+            if record.merged_into is not None:
+                tx.add_source(record.merged_into, record.payload["sources"][0])
             if ended is not None:
                 tx.clear_alert(str(ended["id"]), record.id)
     return raised
+
+
+def _decide(
+    tx: WriteTx, record: AlertRecord, all_clear: bool, policy: AlertPolicy, mutes: Mapping[str, Mute]
+) -> AlertRecord:
+    """Mute, fold into a twin from another channel, or hold back by cooldown; else deliver."""
+    text_print = fingerprint(str(record.payload["text"]))
+    suppressed: str | None = None
+    twin: str | None = None
+    muted = next((target for target in mute_targets(record.payload) if target in mutes), None)
+    if muted is not None:
+        suppressed = f"muted ({muted})"
+    elif text_print is not None and policy.dedup_window:
+        since = record.date - policy.dedup_window
+        twin = tx.twin_alert(text_print, record.category, since, record.channel_id)
+        suppressed = "duplicate" if twin is not None else None
+    if suppressed is None and not all_clear and policy.cooldown:
+        last = tx.last_alert_date(record.channel_id, record.category, record.date)
+        if last is not None and record.date - last < policy.cooldown:
+            suppressed = "cooldown"
+    payload = {**record.payload, "suppressed": suppressed} if suppressed else record.payload
+    return replace(record, payload=payload, fingerprint=text_print, suppressed=suppressed, merged_into=twin)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -248,6 +296,8 @@ class Dispatcher:
             draining = self._draining
             due = await self.store.due_deliveries(name, _BATCH)
             if not due:
+                if isinstance(notifier, EditingNotifier):
+                    await self._edit(notifier)
                 if draining:  # nothing left, by a read that began after the drain was asked for
                     return
                 if self._draining:
@@ -277,17 +327,41 @@ class Dispatcher:
         return groups
 
     async def _send(self, notifier: Notifier, group: Sequence[Delivery]) -> str | None:
+        now = datetime.now(UTC)
+        alerts = [{**d.payload, "delayed_s": _delayed(d.payload, now)} for d in group]
         async with asyncio.timeout(SEND_TIMEOUT_S):
-            if len(group) == 1:
-                return await notifier.send(group[0].payload)
-            assert isinstance(notifier, DigestNotifier)
-            return await notifier.send_digest([d.payload for d in group])
+            if len(group) > 1:
+                assert isinstance(notifier, DigestNotifier)
+                return await notifier.send_digest(alerts)
+            reply_to = group[0].reply_to
+            if reply_to is not None and isinstance(notifier, ReplyingNotifier):
+                return await notifier.send_reply(alerts[0], reply_to)
+            return await notifier.send(alerts[0])
+
+    async def _edit(self, notifier: EditingNotifier) -> None:
+        """Bring sent copies up to date (more channels carried the alert); best effort, retried later."""
+        name = notifier.name
+        for delivery in await self.store.stale_deliveries(name, _BATCH):
+            assert delivery.remote_id is not None
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await notifier.edit(delivery.remote_id, delivery.payload)
+            except PermanentError as exc:
+                log.warning("alert.edit_dropped", destination=name, alert=delivery.alert_id, error=str(exc))
+            except Exception as exc:
+                log.warning("alert.edit_failed", destination=name, alert=delivery.alert_id, error=str(exc))
+                return
+            await self.store.write(partial(_edited, name, delivery.seq))
 
     async def _deliver(self, notifier: Notifier, due: Sequence[Delivery], now: datetime) -> None:
         name = notifier.name
         sent: list[tuple[int, str | None]] = []
+        flushed = time.monotonic()
         try:
             for group in self._groups(notifier, due):
+                if sent and time.monotonic() - flushed >= _FLUSH_EVERY_S:
+                    await self._flush(name, sent)  # a crash now resends at most a second's worth
+                    flushed = time.monotonic()
                 head = group[0]
                 if head.next_attempt_at is not None and head.next_attempt_at > now:
                     return
@@ -331,6 +405,19 @@ class Dispatcher:
 
         await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes))
         self.sent += len(seqs)
+
+
+def _delayed(alert: Mapping[str, Any], now: datetime) -> int:
+    """Seconds from raising to this delivery: how long a notifier outage held the alert back."""
+    try:
+        created = datetime.fromisoformat(str(alert["created_at"]))
+    except (KeyError, ValueError):
+        return 0
+    return max(0, round((now - created).total_seconds()))
+
+
+def _edited(name: str, seq: int, tx: WriteTx) -> None:
+    tx.mark_edited(name, seq)
 
 
 def _dead(name: str, seq: int, error: str, tx: WriteTx) -> None:

@@ -18,17 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from bot import __version__
-from bot.alerts.outbox import Dispatcher
 from bot.cli.common import (
     ConfigDir,
     DataDir,
     EnvFile,
     JsonOpt,
     RulesOpt,
+    alerting,
     app,
     err,
     fail,
-    notifiers_for,
     opened_store,
     out,
     packaged,
@@ -89,9 +88,8 @@ async def _replay(
         progress.update(tasks[path], completed=done)
 
     source = ReplaySource(files, rate=rate, on_progress=on_progress, wanted=wanted, tl=tl)
-    async with opened_store(data_dir, create=True) as store:
-        dispatcher = Dispatcher(store, notifiers_for(settings, data_dir))
-        pipeline = Pipeline(store, engine, dispatcher, channels)
+    async with opened_store(data_dir, create=True) as store, alerting(settings, data_dir) as alerts:
+        pipeline = Pipeline(store, engine, alerts.dispatcher(store, settings), channels, policy=alerts.policy(channels))
         with stop_on_signals(pipeline.stop), progress or contextlib.nullcontext():
             stats = await pipeline.run(source, drain=wait)
         return stats, source, await store.stats()

@@ -9,21 +9,27 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.alerts.notifiers import ConsoleNotifier, JsonlNotifier, Notifier
-from bot.errors import UserError
+from bot.alerts.outbox import Dispatcher
+from bot.alerts.policy import AlertPolicy, AlertsConfig, load_alerts_config
+from bot.alerts.telegram import TelegramNotifier
+from bot.errors import ConfigError, UserError
 from bot.logging import configure as configure_logging
 from bot.logging import get_logger, register_secrets
 from bot.rules.engine import Engine
 from bot.rules.loader import load_rules
-from bot.settings import Settings, load_settings
+from bot.settings import Channels, Settings, load_settings
+from bot.sources.session import connect_authorized, connect_bot
+from bot.store import Store
 from bot.store.sqlite import SQLiteStore, open_store
 
 T = TypeVar("T")
@@ -94,12 +100,27 @@ def rules_engine(settings: Settings, override: Path | None) -> Engine:
 
 
 def notifiers_for(settings: Settings, data_dir: Path, console: Console | None = None) -> list[Notifier]:
+    """TGMON_NOTIFIERS, then one webhook per ALERT_WEBHOOK_URL entry, then one per ALERT_APPRISE_URLS entry."""
     made: list[Notifier] = []
     for name in settings.env.notifier_names:
         if name == "console":
             made.append(ConsoleNotifier(console, settings.env.tz))
         elif name == "jsonl":
             made.append(JsonlNotifier(data_dir / "alerts.jsonl"))
+    if settings.env.webhook_urls:
+        from bot.alerts.webhook import WebhookNotifier  # httpx is loaded only when webhooks are used
+
+        timeout = settings.env.alert_webhook_timeout
+        made += [WebhookNotifier(url, timeout=timeout) for url in settings.env.webhook_urls]
+    if settings.env.apprise_urls:
+        from bot.alerts.apprise import apprise_notifiers
+
+        made += apprise_notifiers(settings.env.apprise_urls)
+    seen: set[str] = set()
+    for notifier in made:
+        if notifier.name in seen:  # two URLs that differ only in scheme would share their delivery rows
+            raise ConfigError(f"ALERT_WEBHOOK_URL: two entries are the same destination ({notifier.name})")
+        seen.add(notifier.name)
     return made
 
 
@@ -145,3 +166,43 @@ def progress_bar(enabled: bool) -> Progress | None:
         console=err,
         transient=True,
     )
+
+
+@dataclass(slots=True)
+class Alerting:
+    """Where alerts go and under which policy, and the Telegram client that sends to analyst chats."""
+
+    notifiers: list[Notifier]
+    policy_config: AlertsConfig
+    client: Any = None
+
+    def dispatcher(self, store: Store, settings: Settings) -> Dispatcher:
+        return Dispatcher(store, self.notifiers, digest_after=settings.env.digest_after)
+
+    def policy(self, channels: Channels) -> AlertPolicy:
+        return self.policy_config.policy([n.name for n in self.notifiers], channels.tags_of)
+
+
+@contextlib.asynccontextmanager
+async def alerting(
+    settings: Settings, data_dir: Path, *, user_client: Any = None, console: Console | None = None
+) -> AsyncIterator[Alerting]:
+    """Every destination (TGMON_NOTIFIERS, webhooks, Apprise, the analyst chats) and config/alerts.toml.
+
+    Analyst chats are written to by the alert bot when TG_BOT_TOKEN is set, else by the account
+    itself: the service's own client, or one connected here (for `tgmon replay`).
+    """
+    config = load_alerts_config(settings.alerts_config_path)
+    notifiers = notifiers_for(settings, data_dir, console)
+    chats = settings.env.analyst_chats
+    client, owned = user_client, False
+    if chats and settings.env.bot_token is not None:
+        client, owned = await connect_bot(settings), True
+    elif chats and client is None:
+        client, owned = await connect_authorized(settings), True
+    notifiers += [TelegramNotifier(client, chat, settings.env.tz) for chat in chats]
+    try:
+        yield Alerting(notifiers, config, client)
+    finally:
+        if owned:
+            await client.disconnect()

@@ -11,16 +11,18 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.alerts.outbox import Dispatcher
+from bot.alerts.commands import CommandHandler
+from bot.alerts.policy import load_alerts_config
+from bot.alerts.telegram import CommandListener
 from bot.cli.common import (
     ConfigDir,
     DataDir,
     EnvFile,
     RulesOpt,
+    alerting,
     app,
     guard,
     log,
-    notifiers_for,
     opened_store,
     out,
     progress_bar,
@@ -39,6 +41,7 @@ from bot.sources.recording import Recorder
 from bot.sources.session import connect_authorized, exclusive, session_path
 from bot.sources.session import login as login_user
 from bot.sources.telegram import TelegramSource
+from bot.status import LiveView
 
 
 @app.command()
@@ -72,10 +75,20 @@ def run(
 
 async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
     env = settings.env
-    async with opened_store(settings.data_dir, create=True) as store:
-        notifiers = [] if dry_run else notifiers_for(settings, settings.data_dir)
-        dispatcher = Dispatcher(store, notifiers, digest_after=env.digest_after)
-        pipeline = Pipeline(store, engine, dispatcher, settings.channels)
+    async with (
+        opened_store(settings.data_dir, create=True) as store,
+        alerting(settings, settings.data_dir, user_client=client) as alerts,
+    ):
+        if dry_run:
+            alerts.notifiers.clear()
+        notifiers = alerts.notifiers
+        pipeline = Pipeline(
+            store,
+            engine,
+            alerts.dispatcher(store, settings),
+            settings.channels,
+            policy=alerts.policy(settings.channels),
+        )
         reloader = RulesReloader(Path(engine.source), lambda new: setattr(pipeline, "engine", new))
         wants_media = any(c.download_media for c in settings.channels.items)
         media = (
@@ -111,6 +124,11 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
             dry_run=dry_run,
             record=str(record) if record else None,
         )
+        commands = None
+        if alerts.client is not None and env.analyst_chats:
+            view = LiveView(store, pipeline, settings.channels, source)
+            commands = CommandListener(alerts.client, env.analyst_chats, CommandHandler(view, env.analysts, env.tz))
+            commands.start()
         watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):
@@ -124,6 +142,8 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
                 loop.remove_signal_handler(signal.SIGHUP)
             if recorder is not None:
                 recorder.close()
+            if commands is not None:
+                commands.stop()
         log.info("service.stopped", events=stats.events, alerts=stats.alerts.total(), flood_waits=source.flood.waits)
 
 
@@ -162,15 +182,24 @@ def check_config(
     config_dir: ConfigDir = None,
     env_file: EnvFile = None,
 ) -> None:
-    """Validate .env, channels.toml and rules.toml; exit 2 with one line per problem."""
+    """Validate .env, channels.toml, rules.toml and alerts.toml; exit 2 with one line per problem."""
 
     def body() -> None:
         settings = settings_from(data_dir, config_dir, env_file)
         engine = rules_engine(settings, rules)
+        policy = load_alerts_config(settings.alerts_config_path)
+        env = settings.env
+        destinations = [*env.notifier_names, *(f"telegram:{chat}" for chat in env.analyst_chats)]
+        destinations += [f"webhook ×{len(env.webhook_urls)}"] if env.webhook_urls else []
+        destinations += [f"apprise ×{len(env.apprise_urls)}"] if env.apprise_urls else []
         out.print(
             f"config ok: {len(settings.channels.items)} channels ({settings.channels_path}), "
             f"{len(engine.rules)} rules ({engine.source}), data in {settings.data_dir}, "
-            f"alerts to {', '.join(settings.env.notifier_names) or 'nowhere'}"
+            f"alerts to {', '.join(destinations) or 'nowhere'} "
+            f"(cooldown {policy.cooldown.total_seconds():g} s, duplicates folded within "
+            f"{policy.dedup_window.total_seconds() / 60:g} min, {len(policy.routes)} routes)"
         )
+        if env.analyst_chats and not env.analysts:
+            log.warning("commands.nobody_allowed", hint="set ANALYST_USER_IDS to answer /status and the others")
 
     guard(body)

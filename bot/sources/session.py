@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 from telethon.sessions import StringSession
 
 from bot.errors import ConfigError
 from bot.settings import Settings
 
 SESSION_NAME = "tgmon.session"
+BOT_SESSION_NAME = "bot.session"
 # Telethon sleeps through FloodWaits up to this many seconds without telling anyone; at 0 every wait
 # reaches tgmon, which logs it, counts it and resumes from where it was.
 FLOOD_SLEEP_THRESHOLD = 0
@@ -63,17 +64,8 @@ def _credentials(settings: Settings) -> tuple[int, str]:
     return env.api_id, env.api_hash.get_secret_value()
 
 
-def make_client(settings: Settings, *, session: str | None = None) -> Client:
-    """A client on the configured session (not connected yet)."""
+def _client(settings: Settings, store: StringSession | str, where: Path) -> Client:
     api_id, api_hash = _credentials(settings)
-    if session is not None:
-        store: StringSession | str = StringSession(session)
-    elif settings.env.session is not None:
-        store = StringSession(settings.env.session.get_secret_value())
-    else:
-        path = session_path(settings)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        store = str(path.with_suffix(""))  # Telethon appends ".session"
     try:
         client = Client(
             store,
@@ -85,13 +77,46 @@ def make_client(settings: Settings, *, session: str | None = None) -> Client:
             app_version="tgmon",
         )
     except sqlite3.OperationalError as exc:
-        raise ConfigError(f"{session_path(settings)}: the session file cannot be opened ({exc})") from None
+        raise ConfigError(f"{where}: the session file cannot be opened ({exc})") from None
     env = settings.env
     if env.dc_id is not None and env.dc_address is not None:
         # A non-default server, such as Telegram's test environment; the session remembers it.
-        where = (env.dc_id, env.dc_address, env.dc_port)
-        if (client.session.dc_id, client.session.server_address, client.session.port) != where:
-            client.session.set_dc(*where)
+        target = (env.dc_id, env.dc_address, env.dc_port)
+        if (client.session.dc_id, client.session.server_address, client.session.port) != target:
+            client.session.set_dc(*target)
+    return client
+
+
+def make_client(settings: Settings, *, session: str | None = None) -> Client:
+    """A client on the configured session (not connected yet)."""
+    path = session_path(settings)
+    if session is not None:
+        store: StringSession | str = StringSession(session)
+    elif settings.env.session is not None:
+        store = StringSession(settings.env.session.get_secret_value())
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = str(path.with_suffix(""))  # Telethon appends ".session"
+    return _client(settings, store, path)
+
+
+async def connect_bot(settings: Settings) -> Client:
+    """The alert bot (TG_BOT_TOKEN), logged in once and kept in `bot.session` beside the user's."""
+    if settings.env.bot_token is None:
+        raise ConfigError("environment (.env): TG_BOT_TOKEN is not set")
+    path = settings.data_dir / BOT_SESSION_NAME
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    client = _client(settings, str(path.with_suffix("")), path)
+    try:
+        await client.start(bot_token=settings.env.bot_token.get_secret_value())
+    except (errors.AccessTokenInvalidError, errors.AccessTokenExpiredError):
+        await client.disconnect()
+        raise ConfigError(
+            "environment (.env): TG_BOT_TOKEN was refused by Telegram: copy the token @BotFather gave"
+            " (or get a new one with /revoke)"
+        ) from None
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(path, 0o600)
     return client
 
 

@@ -40,6 +40,16 @@ class AlertRecord:
     category: str
     severity: str
     payload: Mapping[str, Any]
+    fingerprint: str | None = None  # the post's normalized text, hashed: the same statement elsewhere
+    suppressed: str | None = None  # stored but not delivered: "muted …", "cooldown", "duplicate"
+    merged_into: str | None = None  # a duplicate's twin, which lists it among its sources
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    target: str  # channel:<id>, channel:@name, tag:<t>, category:<c>, rule:<id>
+    until: datetime
+    created_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,7 @@ class MediaFile:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One alert waiting for one destination."""
+    """One alert waiting for one destination (or, when `remote_id` is set, a sent one to edit)."""
 
     destination: str
     seq: int
@@ -77,6 +87,8 @@ class Delivery:
     attempts: int
     next_attempt_at: datetime | None
     payload: Mapping[str, Any]
+    reply_to: str | None = None  # an all-clear: the remote id of the alarm it ends, at this destination
+    remote_id: str | None = None
 
 
 class WriteTx(Protocol):
@@ -106,6 +118,26 @@ class WriteTx(Protocol):
         ...
 
     def clear_alert(self, alert_id: str, by: str) -> None: ...
+
+    def twin_alert(self, fingerprint: str, category: str, since: datetime, channel_id: int) -> str | None:
+        """A delivered alert of the same text and category from another channel, raised since then."""
+        ...
+
+    def add_source(self, alert_id: str, source: Mapping[str, Any]) -> None:
+        """List one more channel under an alert; sent copies are marked for editing."""
+        ...
+
+    def last_alert_date(self, channel_id: int, category: str, before: datetime) -> datetime | None:
+        """The post date of the channel's latest delivered alert of this category, up to `before`."""
+        ...
+
+    def active_mutes(self, now: datetime) -> dict[str, Mute]: ...
+
+    def add_mute(self, mute: Mute) -> None: ...
+
+    def remove_mute(self, target: str) -> bool: ...
+
+    def mark_edited(self, destination: str, seq: int) -> None: ...
 
     def set_cursor(self, source: str, value: str) -> None: ...
 
@@ -144,6 +176,16 @@ class Store(Protocol):
         ...
 
     async def pending_deliveries(self, destinations: Sequence[str]) -> int: ...
+
+    async def recent_alerts(self, limit: int, category: str | None = None) -> list[dict[str, Any]]:
+        """The latest alerts (payloads, suppressed ones included, with `suppressed` saying why), newest first."""
+        ...
+
+    async def mutes(self, now: datetime) -> list[dict[str, Any]]: ...
+
+    async def stale_deliveries(self, destination: str, limit: int) -> list[Delivery]:
+        """Sent alerts whose payload changed since (more sources): what an editing notifier updates."""
+        ...
 
     async def channel_records(self) -> list[ChannelRecord]: ...
 

@@ -210,15 +210,43 @@ class SQLiteStore:
 
     async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
         async with self._reader.execute(
-            "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload FROM deliveries d"
-            " JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.state = 'pending'"
+            "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload,"
+            " (SELECT r.remote_id FROM alerts c JOIN deliveries r ON r.alert_seq = c.seq"
+            "  AND r.destination = d.destination AND r.state = 'sent' WHERE c.cleared_by = a.id LIMIT 1)"
+            " FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.state = 'pending'"
             " ORDER BY d.alert_seq LIMIT ?",
             (destination, limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [
-            Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload))
-            for seq, alert_id, attempts, next_at, payload in rows
+            Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload), reply_to)
+            for seq, alert_id, attempts, next_at, payload, reply_to in rows
+        ]
+
+    async def recent_alerts(self, limit: int, category: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE category = ?", [category]) if category else ("", [])
+        async with self._reader.execute(
+            f"SELECT payload, suppressed FROM alerts {where} ORDER BY seq DESC LIMIT ?", (*params, limit)
+        ) as cursor:
+            return [{**orjson.loads(payload), "suppressed": suppressed} async for payload, suppressed in cursor]
+
+    async def mutes(self, now: datetime) -> list[dict[str, Any]]:
+        async with self._reader.execute(
+            "SELECT target, until, created_by FROM mutes WHERE until > ? ORDER BY until", (iso(now),)
+        ) as cursor:
+            return [{"target": t, "until": u, "created_by": by} async for t, u, by in cursor]
+
+    async def stale_deliveries(self, destination: str, limit: int) -> list[Delivery]:
+        async with self._reader.execute(
+            "SELECT d.alert_seq, a.id, d.attempts, a.payload, d.remote_id FROM deliveries d"
+            " JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.stale = 1 AND d.state = 'sent'"
+            " AND d.remote_id IS NOT NULL ORDER BY d.alert_seq LIMIT ?",
+            (destination, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Delivery(destination, seq, alert_id, attempts, None, orjson.loads(payload), remote_id=remote)
+            for seq, alert_id, attempts, payload, remote in rows
         ]
 
     async def pending_deliveries(self, destinations: Sequence[str]) -> int:

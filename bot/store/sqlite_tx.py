@@ -3,23 +3,26 @@
 Synchronous on purpose: a whole batch job runs on the writer thread in one go. Each await of an
 async driver is a thread hand-off, and with the matcher keeping the main thread busy each hand-off
 can wait a full GIL switch interval (5 ms); ten statements a batch made the writer, not the disk,
-the bottleneck. Batches reach SQLite as one JSON parameter per statement (`json_each`), so a
-statement binds once and runs in C, not once per row.
+the bottleneck. For the same reason a batch's rows go in few statements, never one per row (as
+`executemany` does: each row a step, each step a GIL release and re-acquire): new rows as multi-row
+`INSERT … VALUES`, updates as one JSON parameter that `json_each` unpacks.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from itertools import chain
 from typing import Any
 
 import orjson
 
 from bot.models import Channel, Deletion, Edit, Entity, Event, ForwardOrigin, Media, MediaKind, Post
-from bot.store import AlertRecord, ChannelRecord, MediaFile, Outcome
+from bot.store import AlertRecord, ChannelRecord, MediaFile, Mute, Outcome
 
 _KEY_JOIN = "{t}.channel_id = k.value->>0 AND {t}.message_id = k.value->>1"
 
@@ -37,6 +40,38 @@ def stamp(dt: datetime | None = None) -> str:
 def _columns(count: int) -> str:
     """`value->>0, value->>1, …`: the fields of a `json_each` row that is a JSON array."""
     return ", ".join(f"value->>{i}" for i in range(count))
+
+
+# Rows per multi-row INSERT. Preparing a statement costs about 7 µs a row, so statements must be
+# reused: a batch goes in chunks of this size, the rest in halving sizes (128, 64, …, 1), which
+# keeps the statement texts few and in the connection's statement cache.
+_CHUNK = 256
+
+
+def _chunks(count: int) -> Iterator[tuple[int, int]]:
+    """(start, size) of the chunks that cover `count` rows."""
+    start, size = 0, _CHUNK
+    while start < count:
+        while size > count - start:
+            size //= 2
+        yield start, size
+        start += size
+
+
+@cache
+def _insert_sql(head: str, rows: int, width: int, tail: str) -> str:
+    """`head VALUES (?, …), … tail`; cached, so that each text is built (and hashed) once."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """Insert `rows` with few multi-row statements: bound in C, a single step each."""
+    if not rows:
+        return
+    width = len(rows[0])
+    for start, size in _chunks(len(rows)):
+        conn.execute(_insert_sql(head, size, width, tail), list(chain.from_iterable(rows[start : start + size])))
 
 
 def _entities_json(entities: tuple[Entity, ...]) -> str | None:
@@ -108,9 +143,9 @@ class PreparedBatch:
 
     events: Sequence[Event]
     keys: bytes
-    posts: bytes | None = None  # INSERT rows, valid if no key exists yet
-    media: bytes | None = None
-    deletions: bytes | None = None
+    posts: list[tuple[Any, ...]] | None = None  # INSERT rows, valid if no key exists yet
+    media: list[tuple[Any, ...]] | None = None
+    deletions: list[tuple[int, int, str]] | None = None
     channels: list[Channel] | None = None
 
 
@@ -140,27 +175,18 @@ def prepare_batch(events: Sequence[Event]) -> PreparedBatch:
             media.extend(_media_rows(event.key, event.media))
     if not fresh or len(set(keys)) != len(keys):
         return PreparedBatch(events, orjson.dumps(keys))
-    return PreparedBatch(
-        events,
-        orjson.dumps(keys),
-        posts=orjson.dumps(posts) if posts else None,
-        media=orjson.dumps(media) if media else None,
-        deletions=orjson.dumps(deletions) if deletions else None,
-        channels=list(channels.values()),
-    )
+    return PreparedBatch(events, orjson.dumps(keys), posts, media, deletions, list(channels.values()))
 
 
 _INSERT_POSTS = (
     "INSERT INTO posts (channel_id, message_id, date, edit_date, text, entities, views, forwards, replies,"
-    f" reply_to, forward_from, grouped_id, author, version, stored_at) SELECT {_columns(15)} FROM json_each(?)"
+    " reply_to, forward_from, grouped_id, author, version, stored_at)"
 )
 _INSERT_MEDIA = (
     "INSERT INTO media (channel_id, message_id, position, kind, mime_type, size, duration, width, height,"
-    f" file_name, file_id) SELECT {_columns(11)} FROM json_each(?)"
+    " file_name, file_id)"
 )
-_INSERT_DELETIONS = (
-    f"INSERT OR IGNORE INTO deletions (channel_id, message_id, deleted_at) SELECT {_columns(3)} FROM json_each(?)"
-)
+_INSERT_DELETIONS = "INSERT OR IGNORE INTO deletions (channel_id, message_id, deleted_at)"
 
 
 class SQLiteTx:
@@ -178,15 +204,10 @@ class SQLiteTx:
         ).fetchone()[0]
         if existing:
             return self.apply(batch.events)
-        now = stamp()
-        self._write_channels(batch.channels, now)
-        for sql, payload in (
-            (_INSERT_POSTS, batch.posts),
-            (_INSERT_MEDIA, batch.media),
-            (_INSERT_DELETIONS, batch.deletions),
-        ):
-            if payload is not None:
-                self._conn.execute(sql, (payload,))
+        self._write_channels(batch.channels, stamp())
+        insert_rows(self._conn, _INSERT_POSTS, batch.posts or ())
+        insert_rows(self._conn, _INSERT_MEDIA, batch.media or ())
+        insert_rows(self._conn, _INSERT_DELETIONS, batch.deletions or ())
         return [Outcome.DELETED if isinstance(e, Deletion) else Outcome.NEW for e in batch.events]
 
     def _bulk(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -240,7 +261,7 @@ class SQLiteTx:
             f" replaced_at) SELECT {_columns(7)} FROM json_each(?)",
             versions,
         )
-        self._bulk(_INSERT_DELETIONS, deletions)
+        insert_rows(self._conn, _INSERT_DELETIONS, deletions)
         return outcomes
 
     @staticmethod
@@ -319,14 +340,16 @@ class SQLiteTx:
         return state
 
     def _write_channels(self, channels: Iterable[Channel], now: str) -> None:
-        self._conn.executemany(
-            "INSERT INTO channels (id, username, title, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+        """Upsert each channel once (the caller passes each id once: a row may not conflict with another)."""
+        insert_rows(
+            self._conn,
+            "INSERT INTO channels (id, username, title, first_seen_at, updated_at)",
+            [(c.id, c.username, c.title, now, now) for c in channels],
             " ON CONFLICT (id) DO UPDATE SET"
             " username = coalesce(excluded.username, username), title = coalesce(excluded.title, title),"
             " updated_at = excluded.updated_at"
             " WHERE coalesce(excluded.username, username) IS NOT username"
             " OR coalesce(excluded.title, title) IS NOT title",
-            [(c.id, c.username, c.title, now, now) for c in channels],
         )
 
     def _write_posts(self, state: dict[tuple[int, int], _State], now: str) -> None:
@@ -354,7 +377,7 @@ class SQLiteTx:
                     replaced_media.append(key)
             if post is not None or current.media_changed:
                 media_rows.extend(_media_rows(key, current.media))
-        self._bulk(_INSERT_POSTS, inserts)
+        insert_rows(self._conn, _INSERT_POSTS, inserts)
         self._bulk(
             "UPDATE posts SET text = u.a, entities = u.b, edit_date = u.c, version = u.d FROM"
             " (SELECT value->>0 AS a, value->>1 AS b, value->>2 AS c, value->>3 AS d, value->>4 AS cid,"
@@ -371,7 +394,7 @@ class SQLiteTx:
             "DELETE FROM media WHERE (channel_id, message_id) IN (SELECT value->>0, value->>1 FROM json_each(?))",
             replaced_media,
         )
-        self._bulk(_INSERT_MEDIA, media_rows)
+        insert_rows(self._conn, _INSERT_MEDIA, media_rows)
 
     def channels(self, ids: Sequence[int]) -> dict[int, Channel]:
         rows = self._conn.execute(
@@ -397,9 +420,11 @@ class SQLiteTx:
         inserted: list[str] = []
         deliveries: list[tuple[str, int]] = []
         for alert in alerts:
-            row = self._conn.execute(
-                "INSERT INTO alerts (id, created_at, date, channel_id, message_id, category, severity, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
+            # Not RETURNING: fetching its row is one more step, and one more GIL hand-off.
+            cursor = self._conn.execute(
+                "INSERT INTO alerts (id, created_at, date, channel_id, message_id, category, severity, payload,"
+                " fingerprint, suppressed, merged_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     alert.id,
                     stamp(alert.created_at),
@@ -409,16 +434,18 @@ class SQLiteTx:
                     alert.category,
                     alert.severity,
                     orjson.dumps(alert.payload).decode(),
+                    alert.fingerprint,
+                    alert.suppressed,
+                    alert.merged_into,
                 ),
-            ).fetchone()
-            if row is None:
+            )
+            if not cursor.rowcount:  # raised before
                 continue
             inserted.append(alert.id)
-            deliveries.extend((destination, row[0]) for destination in destinations)
-        if deliveries:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO deliveries (destination, alert_seq) VALUES (?, ?)", deliveries
-            )
+            seq = cursor.lastrowid
+            if alert.suppressed is None and seq is not None:
+                deliveries.extend((destination, seq) for destination in destinations)
+        insert_rows(self._conn, "INSERT OR IGNORE INTO deliveries (destination, alert_seq)", deliveries)
         return inserted
 
     def open_alert(self, channel_id: int, categories: Sequence[str], since: datetime) -> dict[str, Any] | None:
@@ -435,6 +462,50 @@ class SQLiteTx:
 
     def clear_alert(self, alert_id: str, by: str) -> None:
         self._conn.execute("UPDATE alerts SET cleared_by = ? WHERE id = ? AND cleared_by IS NULL", (by, alert_id))
+
+    def twin_alert(self, fingerprint: str, category: str, since: datetime, channel_id: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT id FROM alerts WHERE fingerprint = ? AND category = ? AND date >= ? AND channel_id <> ?"
+            " AND suppressed IS NULL ORDER BY seq LIMIT 1",
+            (fingerprint, category, iso(since), channel_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_source(self, alert_id: str, source: Mapping[str, Any]) -> None:
+        self._conn.execute(
+            "UPDATE alerts SET payload = json_insert(payload, '$.sources[#]', json(?)) WHERE id = ?",
+            (orjson.dumps(source).decode(), alert_id),
+        )
+        self._conn.execute(
+            "UPDATE deliveries SET stale = 1 WHERE alert_seq = (SELECT seq FROM alerts WHERE id = ?)", (alert_id,)
+        )
+
+    def last_alert_date(self, channel_id: int, category: str, before: datetime) -> datetime | None:
+        row = self._conn.execute(
+            "SELECT max(date) FROM alerts WHERE channel_id = ? AND category = ? AND date <= ? AND suppressed IS NULL",
+            (channel_id, category, iso(before)),
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def active_mutes(self, now: datetime) -> dict[str, Mute]:
+        rows = self._conn.execute("SELECT target, until, created_by FROM mutes WHERE until > ?", (iso(now),)).fetchall()
+        return {target: Mute(target, datetime.fromisoformat(until), by) for target, until, by in rows}
+
+    def add_mute(self, mute: Mute) -> None:
+        self._conn.execute(
+            "INSERT INTO mutes (target, until, created_by, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (target) DO UPDATE SET until = excluded.until, created_by = excluded.created_by,"
+            " created_at = excluded.created_at",
+            (mute.target, iso(mute.until), mute.created_by, stamp()),
+        )
+
+    def remove_mute(self, target: str) -> bool:
+        return self._conn.execute("DELETE FROM mutes WHERE target = ?", (target,)).rowcount > 0
+
+    def mark_edited(self, destination: str, seq: int) -> None:
+        self._conn.execute(
+            "UPDATE deliveries SET stale = 0 WHERE destination = ? AND alert_seq = ?", (destination, seq)
+        )
 
     def save_channel(self, record: ChannelRecord) -> None:
         now = stamp()
@@ -478,11 +549,13 @@ class SQLiteTx:
         )
 
     def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None:
-        now = stamp()
-        self._conn.executemany(
-            "UPDATE deliveries SET state = 'sent', sent_at = ?, remote_id = ?, attempts = attempts + 1,"
-            " last_error = NULL WHERE destination = ? AND alert_seq = ? AND state = 'pending'",
-            [(now, remote, destination, seq) for seq, remote in zip(seqs, remote_ids, strict=True)],
+        # One statement, not one per alert. Not `UPDATE … FROM json_each`: SQLite would scan the
+        # destination's deliveries and the list for each; `IN` looks each one up by key.
+        self._conn.execute(
+            "UPDATE deliveries SET state = 'sent', sent_at = ?1, attempts = attempts + 1, last_error = NULL,"
+            " remote_id = (SELECT u.value->>1 FROM json_each(?2) u WHERE u.value->>0 = alert_seq)"
+            " WHERE destination = ?3 AND alert_seq IN (SELECT value->>0 FROM json_each(?2)) AND state = 'pending'",
+            (stamp(), orjson.dumps(list(zip(seqs, remote_ids, strict=True))).decode(), destination),
         )
 
     def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None:

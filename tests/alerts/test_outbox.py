@@ -76,10 +76,13 @@ def test_build_alert_payload() -> None:
         {
             "channel_id": GLADKOV.id,
             "channel_title": "Вячеслав Гладков",
+            "channel_username": "gladkov_demo",
             "message_id": 4101,
             "link": "https://t.me/gladkov_demo/4101",
+            "date": "2024-03-12T03:00:00+00:00",
         }
     ]
+    assert (payload["channel_tags"], payload["suppressed"], payload["late_s"]) == ([], None, None)
 
 
 def test_build_alert_private_link_and_synthetic_id() -> None:
