@@ -153,3 +153,13 @@ def post_link(channel_id: int, username: str | None, message_id: int) -> str | N
     if username:
         return f"https://t.me/{username}/{message_id}"
     return f"https://t.me/c/{channel_id}/{message_id}"
+
+
+def bare_channel_id(value: int) -> int | None:
+    """A channel's bare MTProto id, from itself or the Bot API's `-100…` chat id; None if it is neither."""
+    if value > 0:
+        return value
+    text = str(value)
+    if text.startswith("-100") and len(text) > 4 and int(text[4:]) > 0:
+        return int(text[4:])
+    return None

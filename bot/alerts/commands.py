@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.alerts.format import category_mark, category_name, late_by, local_time
+from bot.alerts.html import LIMIT, visible_length
 from bot.alerts.policy import mute_target, parse_duration
 from bot.errors import UserError
 from bot.logging import get_logger
@@ -59,10 +60,28 @@ def _e(value: Any) -> str:
 
 
 def _excerpt(item: Mapping[str, Any], chars: int = 90) -> str:
-    """The start of a post's text, on one line, linked to the post."""
+    """The start of a post's text, on one line, linked to the post when it has a link."""
     text = " ".join(str(item.get("text") or "").split())
-    shown = text[:chars] + ("…" if len(text) > chars else "")
-    return f'<a href="{_e(item["link"])}">{_e(shown)}</a>'
+    shown = _e(text[:chars] + ("…" if len(text) > chars else ""))
+    link = item.get("link")
+    return f'<a href="{_e(link)}">{shown}</a>' if link else shown
+
+
+def _capped(lines: list[str], head: int, more: str) -> str:
+    """Lines joined, cut to fit one Telegram message; `more` (with {n}) says how many were left out."""
+    kept = lines[:head]
+    used = visible_length("\n".join(kept))
+    for index, line in enumerate(lines[head:], start=head):
+        tail = more.format(n=len(lines) - index)
+        if used + 1 + visible_length(line) + 1 + visible_length(tail) > LIMIT and index < len(lines) - 1:
+            return "\n".join([*kept, tail])
+        kept.append(line)
+        used += 1 + visible_length(line)
+    return "\n".join(kept)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _ago(iso: str | None, now: datetime) -> str:
@@ -76,13 +95,31 @@ class CommandHandler:
         self.view = view
         self.allowed = allowed
         self.tz = tz
+        self._commands: dict[str, Callable[[Sequence[str], int], Awaitable[str]]] = {
+            "help": self._help,
+            "start": self._help,
+            "status": self._status,
+            "last": self._last,
+            "search": self._search,
+            "mute": self._mute,
+            "unmute": self._unmute,
+            "rules": self._rules,
+            "channels": self._channels,
+        }
 
-    async def handle(self, text: str, user_id: int | None) -> str | None:
-        """The reply to a command, or None when it is not one or the sender is not allowed."""
+    async def handle(self, text: str, user_id: int | None, *, me: str | None = None) -> str | None:
+        """The reply to a command, or None when it is not one, is another bot's, or the sender is not allowed.
+
+        `me`: this bot's username; `/cmd@name` addressed to another bot in a shared chat is left alone.
+        """
         if not text.startswith("/"):
             return None
-        name, _, rest = text.partition(" ")
-        command = name[1:].split("@", 1)[0].lower()
+        name, *more = text.split(None, 1)
+        rest = more[0] if more else ""
+        command, _, addressee = name[1:].partition("@")
+        command = command.lower()
+        if addressee and me is not None and addressee.lower() != me.lower():
+            return None
         if user_id is None or user_id not in self.allowed:
             log.warning("command.denied", command=command, user_id=user_id, hint="add the id to ANALYST_USER_IDS")
             return None
@@ -91,7 +128,7 @@ class CommandHandler:
             args = shlex.split(rest)
         except ValueError:
             args = rest.split()
-        handler = getattr(self, f"_{command}", None)
+        handler = self._commands.get(command)
         if handler is None:
             return f"Unknown command /{_e(command)}. /help lists them."
         try:
@@ -101,9 +138,6 @@ class CommandHandler:
         return reply
 
     async def _help(self, args: Sequence[str], user_id: int) -> str:
-        return HELP
-
-    async def _start(self, args: Sequence[str], user_id: int) -> str:
         return HELP
 
     async def _status(self, args: Sequence[str], user_id: int) -> str:
@@ -143,7 +177,7 @@ class CommandHandler:
         alerts = await self.view.last(count, category)
         if not alerts:
             return "No alerts yet" + (f" in {_e(category)}." if category else ".")
-        lines = [f"<b>last {len(alerts)} alerts</b>" + (f" ({_e(category)})" if category else "")]
+        lines = [f"<b>last {_count(len(alerts), 'alert')}</b>" + (f" ({_e(category)})" if category else "")]
         for alert in alerts:
             held = f" <i>[{_e(alert['suppressed'])}]</i>" if alert.get("suppressed") else ""
             category = str(alert["category"])
@@ -161,7 +195,7 @@ class CommandHandler:
         hits = await self.view.search(query, 10)
         if not hits:
             return f"Nothing found for {_e(query)}."
-        lines = [f"<b>{len(hits)} posts</b> for {_e(query)}"]
+        lines = [f"<b>{_count(len(hits), 'post')}</b> for {_e(query)}"]
         for hit in hits:
             channel = hit.get("channel_title") or hit["channel_id"]
             lines.append(f"{_e(local_time(hit.get('date'), self.tz))} · {_e(channel)}: {_excerpt(hit)}")
@@ -192,7 +226,7 @@ class CommandHandler:
 
     async def _rules(self, args: Sequence[str], user_id: int) -> str:
         rules = self.view.rules()
-        lines = [f"<b>{len(rules)} rules</b>"]
+        lines = [f"<b>{_count(len(rules), 'rule')}</b>"]
         for rule in rules:
             scope = f" [{_e(', '.join(rule['scope']))}]" if rule.get("scope") else ""
             lines.append(
@@ -207,10 +241,10 @@ class CommandHandler:
     async def _channels(self, args: Sequence[str], user_id: int) -> str:
         channels = await self.view.channels()
         now = datetime.now(UTC)
-        lines = [f"<b>{len(channels)} channels</b>"]
+        lines = [f"<b>{_count(len(channels), 'channel')}</b>"]
         for channel in channels:
             state = "✅" if channel.get("available", True) else f"⛔ {_e(channel.get('unavailable_reason') or '')}"
             tags = " ".join(f"#{_e(t)}" for t in channel.get("tags") or ())
-            activity = f"{channel.get('posts', 0)} posts, last {_ago(channel.get('last_post'), now)}"
-            lines.append(f"{state} {_e(channel['name'])} {tags} · {activity}")
-        return "\n".join(lines)
+            activity = f"{_count(int(channel.get('posts') or 0), 'post')}, last {_ago(channel.get('last_post'), now)}"
+            lines.append(" ".join(part for part in (state, _e(channel["name"]), tags, "·", activity) if part))
+        return _capped(lines, 1, "… and {n} more")

@@ -87,9 +87,8 @@ def render_html_digest(alerts: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> str
     Lines that would not fit the length or entity limits are counted in a last "… and K more" line.
     """
     lates = [float(a.get("late_s") or 0) for a in alerts]
-    spread = late_by(min(lates, default=0))
-    if max(lates, default=0) != min(lates, default=0):
-        spread += f" to {late_by(max(lates))}"
+    earliest, latest = late_by(min(lates, default=0)), late_by(max(lates, default=0))
+    spread = earliest if earliest == latest else f"{earliest} to {latest}"
     noun = "late alert" if len(alerts) == 1 else "late alerts"
     lines = [f"🕓 <b>{len(alerts)} {noun}</b>, read while catching up, {spread} after posting"]
     units, entities = _measure(lines[0])

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError, UserError
+from bot.models import bare_channel_id
 from bot.rules.normalize import tokenize
 from bot.settings import format_validation_error, read_toml
 
@@ -61,21 +62,34 @@ def fingerprint(text: str) -> str | None:
 
 
 def mute_target(value: str) -> str:
-    """`channel:@name`, `channel:123`, `@name`, `tag:governors`, `category:uav`, `rule:drone-attack`."""
+    """`channel:@name`, `channel:123`, `@name`, `tag:governors`, `category:uav`, `rule:drone-attack`.
+
+    Normalized to the forms `mute_targets` gives an alert: a channel by its bare id (a `-100…` chat
+    id is stripped as Telegram's Bot API writes it) or by `@name`, in lower case.
+    """
     text = value.strip()
     if text.startswith("@"):
         text = f"channel:{text}"
     kind, _, name = text.partition(":")
     kind, name = kind.lower(), name.strip()
+    if kind == "channel":
+        name = _channel_name(name)
+    elif kind != "rule":
+        name = name.lower()
     if kind not in MUTE_KINDS or not name:
         raise UserError(
             f"mute target {value!r}: expected channel:@name, channel:<id>, tag:<tag>, category:<category> or rule:<id>"
         )
-    if kind == "channel" and name.startswith("@"):
-        name = "@" + name[1:].lower()
-    elif kind != "rule":
-        name = name.lower()
     return f"{kind}:{name}"
+
+
+def _channel_name(name: str) -> str:
+    """`@Name`/`Name` → `@name`; `-1001234` / `1234` → `1234`; empty when it names nothing."""
+    if name.lstrip("-").isdigit():
+        number = bare_channel_id(int(name))
+        return str(number) if number is not None else ""
+    bare = name.removeprefix("@").lower()
+    return f"@{bare}" if bare else ""
 
 
 def mute_targets(alert: Mapping[str, Any]) -> list[str]:
@@ -143,6 +157,19 @@ class AlertsConfig:
     cooldown: timedelta = DEFAULT_COOLDOWN
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
     routes: tuple[Route, ...] = ()
+    source: str = "config/alerts.toml"
+
+    def check(self, destinations: Sequence[str]) -> None:
+        """A route naming no configured destination would silently route nothing: an error instead."""
+        known = set(destinations)
+        problems = [
+            f"{self.source}: route[{index}]: {route.destination} is not a destination; configured:"
+            f" {', '.join(destinations) or 'none'} (ANALYST_CHAT_ID, TGMON_NOTIFIERS, ALERT_WEBHOOK_URL…)"
+            for index, route in enumerate(self.routes)
+            if route.destination not in known
+        ]
+        if problems:
+            raise ConfigError(*problems)
 
     def policy(self, destinations: Sequence[str], tags_of: Callable[[int, str | None], Sequence[str]]) -> AlertPolicy:
         known = set(destinations)
@@ -158,7 +185,7 @@ class AlertsConfig:
 def load_alerts_config(path: Path) -> AlertsConfig:
     """`config/alerts.toml`; absent means the defaults. Every problem is one line naming the key."""
     if not path.exists():
-        return AlertsConfig()
+        return AlertsConfig(source=str(path))
     try:
         parsed = _AlertsFile.model_validate(read_toml(path))
     except ValidationError as exc:
@@ -179,4 +206,4 @@ def load_alerts_config(path: Path) -> AlertsConfig:
         routes.append(Route(name, frozenset(route.categories), frozenset(t.lower() for t in route.tags)))
     if problems:
         raise ConfigError(*problems)
-    return AlertsConfig(durations["cooldown"], durations["dedup_window"], tuple(routes))
+    return AlertsConfig(durations["cooldown"], durations["dedup_window"], tuple(routes), str(path))

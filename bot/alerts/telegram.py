@@ -27,7 +27,7 @@ log = get_logger("tgmon.telegram_alerts")
 
 T = TypeVar("T")
 
-_PERMANENT = (
+_NO_ACCESS = (  # the chat id is wrong, or the sender may not post there
     errors.ChatWriteForbiddenError,
     errors.ChatAdminRequiredError,
     errors.ChatIdInvalidError,
@@ -36,6 +36,9 @@ _PERMANENT = (
     errors.ChannelInvalidError,
     errors.UserIsBlockedError,
     errors.InputUserDeactivatedError,
+)
+_PERMANENT = (
+    *_NO_ACCESS,
     errors.MessageTooLongError,
     errors.EntitiesTooLongError,
     errors.BotMethodInvalidError,
@@ -55,7 +58,13 @@ class TelegramNotifier:
         except (errors.FloodWaitError, errors.FloodPremiumWaitError, errors.SlowModeWaitError) as exc:
             raise RetryAfter(exc.seconds, f"{type(exc).__name__}: wait {exc.seconds} s") from exc
         except _PERMANENT as exc:
-            raise PermanentError(f"chat {self.chat_id}: {type(exc).__name__}: {exc}") from exc
+            hint = (
+                "; check ANALYST_CHAT_ID, and that the sender (the bot of TG_BOT_TOKEN, or the account) is a"
+                " member allowed to post there"
+                if isinstance(exc, _NO_ACCESS)
+                else ""
+            )
+            raise PermanentError(f"chat {self.chat_id}: {type(exc).__name__}: {exc}{hint}") from exc
         except ValueError as exc:  # Telethon: an entity it cannot resolve (the bot never saw the chat)
             raise PermanentError(
                 f"chat {self.chat_id}: {exc}; add the bot to the chat (or write to it once) and check ANALYST_CHAT_ID"
@@ -78,8 +87,11 @@ class TelegramNotifier:
             return await self._post(render_html(alert, self.tz), reply_to=int(reply_to))
         except PermanentError:
             raise
+        except (errors.MessageIdInvalidError, errors.MsgIdInvalidError):
+            return await self.send(alert)
         except errors.RPCError as exc:
-            if "REPLY" not in str(exc).upper() and "MESSAGE_ID" not in str(exc).upper():
+            # Errors Telethon has no class for keep Telegram's name in `message` (REPLY_MESSAGE_ID_INVALID…).
+            if "REPLY" not in str(getattr(exc, "message", "") or "").upper():
                 raise
             return await self.send(alert)
 
@@ -105,10 +117,12 @@ class TelegramNotifier:
 class CommandListener:
     """Analyst commands typed in the analyst chats, answered in place (see `commands.py`)."""
 
-    def __init__(self, client: Any, chats: Sequence[int], handler: CommandHandler) -> None:
+    def __init__(self, client: Any, chats: Sequence[int], handler: CommandHandler, username: str | None = None) -> None:
+        """`username`: the sender's own (the bot's), so `/status@other_bot` is left to that bot."""
         self.client = client
         self.chats = list(chats)
         self.handler = handler
+        self.username = username
         self._builder = events.NewMessage(chats=self.chats, pattern=r"^/")
 
     def start(self) -> None:
@@ -118,7 +132,7 @@ class CommandListener:
         self.client.remove_event_handler(self._on_message, self._builder)
 
     async def _on_message(self, event: Any) -> None:
-        reply = await self.handler.handle(event.raw_text or "", event.sender_id)
+        reply = await self.handler.handle(event.raw_text or "", event.sender_id, me=self.username)
         if reply is None:
             return
         try:

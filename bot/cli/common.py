@@ -99,6 +99,21 @@ def rules_engine(settings: Settings, override: Path | None) -> Engine:
     return load_rules(path)
 
 
+def destination_names(settings: Settings) -> list[str]:
+    """Every destination's name, as deliveries, routes and `tgmon stats` know it, without making any."""
+    env = settings.env
+    names = [*env.notifier_names]
+    if env.webhook_urls:
+        from bot.alerts.webhook import webhook_name
+
+        names += [webhook_name(url) for url in env.webhook_urls]
+    if env.apprise_urls:
+        from bot.alerts.apprise import apprise_name
+
+        names += [apprise_name(url) for url in env.apprise_urls]
+    return names + [f"telegram:{chat}" for chat in env.analyst_chats]
+
+
 def notifiers_for(settings: Settings, data_dir: Path, console: Console | None = None) -> list[Notifier]:
     """TGMON_NOTIFIERS, then one webhook per ALERT_WEBHOOK_URL entry, then one per ALERT_APPRISE_URLS entry."""
     made: list[Notifier] = []
@@ -193,6 +208,7 @@ async def alerting(
     itself: the service's own client, or one connected here (for `tgmon replay`).
     """
     config = load_alerts_config(settings.alerts_config_path)
+    config.check(destination_names(settings))
     notifiers = notifiers_for(settings, data_dir, console)
     chats = settings.env.analyst_chats
     client, owned = user_client, False

@@ -21,6 +21,7 @@ from bot.cli.common import (
     RulesOpt,
     alerting,
     app,
+    destination_names,
     guard,
     log,
     opened_store,
@@ -127,7 +128,9 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
         commands = None
         if alerts.client is not None and env.analyst_chats:
             view = LiveView(store, pipeline, settings.channels, source)
-            commands = CommandListener(alerts.client, env.analyst_chats, CommandHandler(view, env.analysts, env.tz))
+            me = await alerts.client.get_me()
+            handler = CommandHandler(view, env.analysts, env.tz)
+            commands = CommandListener(alerts.client, env.analyst_chats, handler, getattr(me, "username", None))
             commands.start()
         watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
         loop = asyncio.get_running_loop()
@@ -189,6 +192,7 @@ def check_config(
         engine = rules_engine(settings, rules)
         policy = load_alerts_config(settings.alerts_config_path)
         env = settings.env
+        policy.check(destination_names(settings))
         destinations = [*env.notifier_names, *(f"telegram:{chat}" for chat in env.analyst_chats)]
         destinations += [f"webhook ×{len(env.webhook_urls)}"] if env.webhook_urls else []
         destinations += [f"apprise ×{len(env.apprise_urls)}"] if env.apprise_urls else []

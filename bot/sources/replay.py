@@ -34,6 +34,7 @@ from bot.models import (
     Media,
     MediaKind,
     Post,
+    bare_channel_id,
     channel_id_of,
     synthetic_message_id,
 )
@@ -132,14 +133,10 @@ def _str(record: Mapping[str, Any], key: str) -> str | None:
 def _channel_id(record: Mapping[str, Any]) -> int:
     """Bare channel id; Bot API style -100… ids are accepted and stripped."""
     value = _required_int(record, "channel_id")
-    if value < 0:
-        text = str(value)
-        if text.startswith("-100") and len(text) > 4:
-            return int(text[4:])
+    bare = bare_channel_id(value)
+    if bare is None:
         raise BadRecord(f"channel_id: expected a positive channel id (got {value})")
-    if value == 0:
-        raise BadRecord("channel_id: expected a positive channel id (got 0)")
-    return value
+    return bare
 
 
 def parse_time(value: Any, key: str) -> datetime:
