@@ -193,15 +193,16 @@ def raise_alerts(
         if verdict.all_clear:
             when = moment(event, outcome is Outcome.EDITED)
             ended = tx.open_alert(event.channel.id, verdict.clears, when - CLEAR_WINDOW)
+        clears = {k: v for k, v in ended.items() if k != "own"} if ended is not None else None
         tags = policy.tags_of(event.channel.id, event.channel.username)
-        record = build_alert(event, verdict, clears=ended, late=is_late, edited=outcome is Outcome.EDITED, tags=tags)
+        record = build_alert(event, verdict, clears=clears, late=is_late, edited=outcome is Outcome.EDITED, tags=tags)
         record = _decide(tx, record, verdict.all_clear, policy, mutes)
         if tx.add_alerts([record], [] if record.suppressed else policy.route(record.payload)):
             raised.append(record)
             if record.merged_into is not None:
                 tx.add_source(record.merged_into, record.payload["sources"][0])
             if ended is not None:
-                tx.clear_alert(str(ended["id"]), record.id)
+                tx.clear_alert(str(ended["own"]), record.id)
     return raised
 
 
@@ -216,8 +217,8 @@ def _decide(
     if muted is not None:
         suppressed = f"muted ({muted})"
     elif text_print is not None and policy.dedup_window:
-        since = record.date - policy.dedup_window
-        twin = tx.twin_alert(text_print, record.category, since, record.channel_id)
+        ends = (record.payload.get("clears") or {}).get("id")
+        twin = tx.twin_alert(text_print, record.category, record.date, policy.dedup_window, record.channel_id, ends)
         suppressed = "duplicate" if twin is not None else None
     if suppressed is None and not all_clear and policy.cooldown:
         last = tx.last_alert_date(record.channel_id, record.category, record.date)
@@ -326,14 +327,18 @@ class Dispatcher:
             previous_late = late
         return groups
 
-    async def _send(self, notifier: Notifier, group: Sequence[Delivery]) -> str | None:
+    async def _send(
+        self, notifier: Notifier, group: Sequence[Delivery], just_sent: Mapping[str, str | None]
+    ) -> str | None:
+        """`just_sent`: remote ids of alerts sent earlier in this batch, not yet visible in the store."""
         now = datetime.now(UTC)
         alerts = [{**d.payload, "delayed_s": _delayed(d.payload, now)} for d in group]
         async with asyncio.timeout(SEND_TIMEOUT_S):
             if len(group) > 1:
                 assert isinstance(notifier, DigestNotifier)
                 return await notifier.send_digest(alerts)
-            reply_to = group[0].reply_to
+            head = group[0]
+            reply_to = head.reply_to or (just_sent.get(head.clears) if head.clears else None)
             if reply_to is not None and isinstance(notifier, ReplyingNotifier):
                 return await notifier.send_reply(alerts[0], reply_to)
             return await notifier.send(alerts[0])
@@ -355,7 +360,8 @@ class Dispatcher:
 
     async def _deliver(self, notifier: Notifier, due: Sequence[Delivery], now: datetime) -> None:
         name = notifier.name
-        sent: list[tuple[int, str | None]] = []
+        sent: list[tuple[int, str | None, int]] = []  # seq, remote id, sources listed in the copy sent
+        just_sent: dict[str, str | None] = {}
         flushed = time.monotonic()
         try:
             for group in self._groups(notifier, due):
@@ -366,7 +372,7 @@ class Dispatcher:
                 if head.next_attempt_at is not None and head.next_attempt_at > now:
                     return
                 try:
-                    remote = await self._send(notifier, group)
+                    remote = await self._send(notifier, group, just_sent)
                 except PermanentError as exc:
                     await self._flush(name, sent)
                     for delivery in group:
@@ -391,19 +397,18 @@ class Dispatcher:
                     return
                 if len(group) > 1:
                     log.info("alert.digest_sent", destination=name, alerts=len(group))
-                sent.extend((delivery.seq, remote) for delivery in group)
+                sent.extend((d.seq, remote, len(d.payload.get("sources") or ())) for d in group)
+                just_sent.update((d.alert_id, remote) for d in group)
         finally:
             await self._flush(name, sent)
 
-    async def _flush(self, name: str, sent: list[tuple[int, str | None]]) -> None:
+    async def _flush(self, name: str, sent: list[tuple[int, str | None, int]]) -> None:
         """Record what was sent; called before anything else can fail, so a sent alert stays sent."""
         if not sent:
             return
-        seqs = [seq for seq, _ in sent]
-        remotes = [remote for _, remote in sent]
+        seqs, remotes, sources = (list(column) for column in zip(*sent, strict=True))
         sent.clear()
-
-        await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes))
+        await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes, sources))
         self.sent += len(seqs)
 
 

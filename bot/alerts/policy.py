@@ -34,6 +34,7 @@ from bot.settings import format_validation_error, read_toml
 
 DEFAULT_COOLDOWN = timedelta(seconds=60)
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
+MAX_DURATION = timedelta(days=3660)  # ten years: longer is a typo, and overflows datetime arithmetic
 MUTE_KINDS = ("channel", "tag", "category", "rule")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -48,8 +49,8 @@ def parse_duration(value: str | int | float) -> timedelta:
         if match is None:
             raise ValueError(f"a duration such as 90s, 10m, 2h or 1d (got {value!r})")
         seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-    if seconds < 0:
-        raise ValueError(f"a duration of 0 or more (got {value!r})")
+    if not 0 <= seconds <= MAX_DURATION.total_seconds():  # also NaN and infinity
+        raise ValueError(f"a duration from 0 to {MAX_DURATION.days} days (got {value!r})")
     return timedelta(seconds=seconds)
 
 

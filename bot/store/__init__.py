@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -88,6 +88,7 @@ class Delivery:
     next_attempt_at: datetime | None
     payload: Mapping[str, Any]
     reply_to: str | None = None  # an all-clear: the remote id of the alarm it ends, at this destination
+    clears: str | None = None  # an all-clear: the id of the alert it ends
     remote_id: str | None = None
 
 
@@ -114,13 +115,26 @@ class WriteTx(Protocol):
         ...
 
     def open_alert(self, channel_id: int, categories: Sequence[str], since: datetime) -> Mapping[str, Any] | None:
-        """The channel's latest alarm of these categories (any, if empty) since then and not cleared yet."""
+        """The channel's latest alarm of these categories (any, if empty) since then, not cleared, not held back.
+
+        `own` is that alarm's id; `id`, `category`, `date`, `message_id`, `channel_id` describe the alert
+        the analyst saw for it (another channel's, when this one was folded into it as a duplicate).
+        """
         ...
 
     def clear_alert(self, alert_id: str, by: str) -> None: ...
 
-    def twin_alert(self, fingerprint: str, category: str, since: datetime, channel_id: int) -> str | None:
-        """A delivered alert of the same text and category from another channel, raised since then."""
+    def twin_alert(
+        self,
+        fingerprint: str,
+        category: str,
+        around: datetime,
+        window: timedelta,
+        channel_id: int,
+        clears: str | None = None,
+    ) -> str | None:
+        """A delivered alert of the same text and category from another channel, dated within `window` of
+        `around`; for all-clears, one ending the same alert (`clears`)."""
         ...
 
     def add_source(self, alert_id: str, source: Mapping[str, Any]) -> None:
@@ -151,7 +165,13 @@ class WriteTx(Protocol):
 
     def add_media_file(self, file: MediaFile) -> None: ...
 
-    def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None: ...
+    def mark_sent(
+        self,
+        destination: str,
+        seqs: Sequence[int],
+        remote_ids: Sequence[str | None],
+        sources: Sequence[int] | None = None,
+    ) -> None: ...
 
     def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None: ...
 

@@ -210,17 +210,17 @@ class SQLiteStore:
 
     async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
         async with self._reader.execute(
-            "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload,"
+            "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload, a.payload ->> '$.clears.id',"
             " (SELECT r.remote_id FROM alerts c JOIN deliveries r ON r.alert_seq = c.seq"
-            "  AND r.destination = d.destination AND r.state = 'sent' WHERE c.cleared_by = a.id LIMIT 1)"
+            "  AND r.destination = d.destination AND r.state = 'sent' WHERE c.id = a.payload ->> '$.clears.id')"
             " FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.state = 'pending'"
             " ORDER BY d.alert_seq LIMIT ?",
             (destination, limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [
-            Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload), reply_to)
-            for seq, alert_id, attempts, next_at, payload, reply_to in rows
+            Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload), reply_to, clears)
+            for seq, alert_id, attempts, next_at, payload, clears, reply_to in rows
         ]
 
     async def recent_alerts(self, limit: int, category: str | None = None) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import chain
 from typing import Any
@@ -449,25 +449,62 @@ class SQLiteTx:
         return inserted
 
     def open_alert(self, channel_id: int, categories: Sequence[str], since: datetime) -> dict[str, Any] | None:
+        """The channel's latest alarm not yet ended, skipping those held back (never sent, nothing to reply to).
+
+        A duplicate folded into another channel's alert counts: `root` is the alert the analyst saw.
+        """
         marks = ",".join("?" * len(categories))
-        wanted = f"category IN ({marks})" if categories else "category <> 'all_clear'"
+        wanted = f"a.category IN ({marks})" if categories else "a.category <> 'all_clear'"
         row = self._conn.execute(
-            f"SELECT id, category, date, message_id FROM alerts WHERE channel_id = ? AND {wanted}"
-            " AND cleared_by IS NULL AND date >= ? ORDER BY seq DESC LIMIT 1",
+            "SELECT a.id, coalesce(r.id, a.id), coalesce(r.category, a.category), coalesce(r.date, a.date),"
+            f" coalesce(r.message_id, a.message_id), coalesce(r.channel_id, a.channel_id) FROM alerts a"
+            f" LEFT JOIN alerts r ON r.id = a.merged_into WHERE a.channel_id = ? AND {wanted}"
+            " AND a.cleared_by IS NULL AND a.date >= ? AND (a.suppressed IS NULL OR a.merged_into IS NOT NULL)"
+            " ORDER BY a.seq DESC LIMIT 1",
             (channel_id, *categories, iso(since)),
         ).fetchone()
         if row is None:
             return None
-        return {"id": row[0], "category": row[1], "date": row[2], "message_id": row[3]}
+        own, root, category, date, message_id, root_channel = row
+        return {
+            "id": root,
+            "own": own,
+            "category": category,
+            "date": date,
+            "message_id": message_id,
+            "channel_id": root_channel,
+        }
 
     def clear_alert(self, alert_id: str, by: str) -> None:
         self._conn.execute("UPDATE alerts SET cleared_by = ? WHERE id = ? AND cleared_by IS NULL", (by, alert_id))
 
-    def twin_alert(self, fingerprint: str, category: str, since: datetime, channel_id: int) -> str | None:
+    def twin_alert(
+        self,
+        fingerprint: str,
+        category: str,
+        around: datetime,
+        window: timedelta,
+        channel_id: int,
+        clears: str | None = None,
+    ) -> str | None:
+        """An alert of another channel with the same text within `window` either side of `around`.
+
+        All-clears are twins only when they end the same alert: one channel's "Отбой." must still
+        reach the analyst when another channel's identical "Отбой." ended a different alarm.
+        """
         row = self._conn.execute(
-            "SELECT id FROM alerts WHERE fingerprint = ? AND category = ? AND date >= ? AND channel_id <> ?"
-            " AND suppressed IS NULL ORDER BY seq LIMIT 1",
-            (fingerprint, category, iso(since), channel_id),
+            "SELECT id FROM alerts WHERE fingerprint = ? AND category = ? AND date >= ? AND date <= ?"
+            " AND channel_id <> ? AND suppressed IS NULL"
+            " AND (? = 0 OR coalesce(payload ->> '$.clears.id', '') = ?) ORDER BY seq LIMIT 1",
+            (
+                fingerprint,
+                category,
+                iso(around - window),
+                iso(around + window),
+                channel_id,
+                int(category == "all_clear"),
+                clears or "",
+            ),
         ).fetchone()
         return None if row is None else str(row[0])
 
@@ -548,14 +585,25 @@ class SQLiteTx:
             (source, value, stamp()),
         )
 
-    def mark_sent(self, destination: str, seqs: Sequence[int], remote_ids: Sequence[str | None]) -> None:
+    def mark_sent(
+        self,
+        destination: str,
+        seqs: Sequence[int],
+        remote_ids: Sequence[str | None],
+        sources: Sequence[int] | None = None,
+    ) -> None:
+        """`sources`: how many sources each sent copy listed; a copy listing fewer than the alert has now
+        (a channel was added while it was in flight) stays stale, to be edited."""
+        counts = sources if sources is not None else [0] * len(seqs)
         # One statement, not one per alert. Not `UPDATE … FROM json_each`: SQLite would scan the
         # destination's deliveries and the list for each; `IN` looks each one up by key.
         self._conn.execute(
             "UPDATE deliveries SET state = 'sent', sent_at = ?1, attempts = attempts + 1, last_error = NULL,"
-            " remote_id = (SELECT u.value->>1 FROM json_each(?2) u WHERE u.value->>0 = alert_seq)"
+            " remote_id = (SELECT u.value->>1 FROM json_each(?2) u WHERE u.value->>0 = alert_seq),"
+            " stale = stale AND (SELECT u.value->>2 FROM json_each(?2) u WHERE u.value->>0 = alert_seq)"
+            "  < (SELECT json_array_length(a.payload, '$.sources') FROM alerts a WHERE a.seq = alert_seq)"
             " WHERE destination = ?3 AND alert_seq IN (SELECT value->>0 FROM json_each(?2)) AND state = 'pending'",
-            (stamp(), orjson.dumps(list(zip(seqs, remote_ids, strict=True))).decode(), destination),
+            (stamp(), orjson.dumps(list(zip(seqs, remote_ids, counts, strict=True))).decode(), destination),
         )
 
     def mark_retry(self, destination: str, seq: int, next_attempt_at: datetime, error: str) -> None:
