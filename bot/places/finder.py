@@ -1,0 +1,383 @@
+"""Places named in a post: which, where in the text, and what the post says of them.
+
+Monitoring channels write "2 на Київ", "Васильків зі сходу!!", "мопед курсом на Бровари", "8 КР на
+Білоцерківський р-н": the finder reports each place with its offsets, the count and the direction
+written next to it, and whether it is named as a target. It reads words, not Telegram: the same
+text gives the same places in the service, in `tgmon rules check` and in tests.
+
+Names are looked up in every inflected form (the gazetteer holds them all), so the cost is one trie
+lookup a word. A form that is also a common word ("Мирне", "Українка", "Поділ") counts only with a
+capital letter where a sentence does not begin, or with a place context: a preposition of motion
+before it, a direction or a count beside it, or a post that is nothing but the name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.places.gazetteer import Entry, Gazetteer, Place
+from bot.rules.normalize import Token, tokenize
+
+# Before a place: where a threat heads ("на Київ", "курсом на Бровари", "в напрямку Обухова").
+_TARGET_WORDS = frozenset(
+    {"на", "до", "курсом", "напрямку", "напрямок", "бік", "направлении", "направление", "сторону", "сторони"}
+)
+_HEADING_WORDS = frozenset({"курсом", "напрямку", "напрямок", "бік", "направлении", "направление", "сторону"})
+_MOTION_PREPOSITIONS = frozenset({"на", "до", "в", "у", "во", "к"})
+_LOCATIVE_ENDINGS = ("і", "ї", "е", "ах", "ях", "ой", "ей", "ій", "ом", "ем")
+# Before a place, making a common word a place: "над Мирним", "біля Калити", "в районі Поділу".
+_PLACE_PREPOSITIONS = frozenset(
+    {"на", "в", "у", "во", "до", "з", "із", "зі", "из", "со", "над", "під", "под", "біля", "поблизу", "возле",
+     "около", "через", "по", "повз", "від", "к", "районі", "районе", "межі"}
+)  # fmt: skip
+_SIDES = {
+    "заходу": "west", "сходу": "east", "півночі": "north", "півдня": "south",
+    "запада": "west", "востока": "east", "севера": "north", "юга": "south",
+    "північного": "north", "південного": "south", "северо": "north", "юго": "south",
+}  # fmt: skip
+_SECOND_SIDES = {"заходу": "west", "сходу": "east", "запада": "west", "востока": "east"}
+_FROM_WORDS = frozenset({"з", "із", "зі", "с", "со"})
+_RELATIVE = {
+    "північніше": "north of", "південніше": "south of", "західніше": "west of", "східніше": "east of",
+    "севернее": "north of", "южнее": "south of", "западнее": "west of", "восточнее": "east of",
+}  # fmt: skip
+_COUNT = re.compile(r"^(\d{1,3})(?:х|x|шт)?$")
+# Type words after an adjective name: "Київська обл.", "Броварський р-н" (tokenized "р", "н").
+_TYPE_ABBREVIATIONS = {"обл": "область", "рн": "район", "р": "район", "г": "город", "м": "місто", "с": "село"}
+_MAX_WORDS = 6
+# Type words in any case and number, after one or several adjective names.
+_TYPE_FORMS = frozenset(
+    [
+        "область",
+        "області",
+        "областю",
+        "областей",
+        "областям",
+        "областями",
+        "областях",
+        "обл",
+        "области",
+        "областью",
+        "район",
+        "району",
+        "районі",
+        "районом",
+        "районів",
+        "районам",
+        "районами",
+        "районах",
+        "района",
+        "районе",
+        "районов",
+        "округ",
+        "округа",
+        "округе",
+        "округу",
+        "округов",
+        "округах",
+    ]
+)
+# A sentence begins after these; so does a quoted title ("Легион «Свобода России»" names no village).
+_SENTENCE_END = frozenset('.!?\n…:«"„“')
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A place named in a text. `start`/`end` are offsets into the text as given.
+
+    `direction`: "from west" ("з заходу"), "towards" ("курсом на"), "north of" ("північніше") where
+    written. `count`: the number written before it ("2 на Київ"). `target`: named as where something
+    heads. `ambiguous`: the name is also a common word, accepted here by its context.
+    """
+
+    place: Place
+    start: int
+    end: int
+    direction: str | None = None
+    count: int | None = None
+    target: bool = False
+    ambiguous: bool = False
+    parent: str | None = None  # the enclosing place's name: a village's raion, a raion's oblast
+    oblast: str | None = None  # the oblast-level unit it is in, itself included (Kyiv for Kyiv)
+
+    def as_json(self) -> dict[str, Any]:
+        """As alerts carry it: `alerts.jsonl`, webhooks, `tgmon rules check`."""
+        found: dict[str, Any] = {
+            "name": self.place.name,
+            "kind": self.place.kind,
+            "parent": self.parent,
+            "oblast": self.oblast,
+            "country": self.place.country,
+            "code": self.place.code,
+            "start": self.start,
+            "end": self.end,
+        }
+        if self.direction is not None:
+            found["direction"] = self.direction
+        if self.count is not None:
+            found["count"] = self.count
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int  # token indexes, end exclusive
+    end: int
+    candidates: tuple[int, ...]  # place ids
+    ambiguous: bool
+    own_name: frozenset[int]  # the places whose displayed name this is
+    shorthand: bool = False  # an oblast by its adjective alone ("в черкаську")
+    base: bool = False  # written as named (the nominative), not inflected
+
+
+class PlaceFinder:
+    """Finds places in texts against one gazetteer. Stateless: safe to share."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self.gazetteer = gazetteer
+
+    def find(
+        self, text: str, home: Sequence[int] = (), *, alarm: bool = False, tokens: Sequence[Token] | None = None
+    ) -> list[Mention]:
+        """Places in `text`, in text order, one mention per place (its first).
+
+        `home`: places the channel is about (a channel's configured region): where a name fits
+        several places, one inside them is chosen. `alarm`: the post is about a threat (rules matched,
+        or the channel's threat is open), so a capitalized common word opening it is a place.
+        """
+        words = list(tokens) if tokens is not None else tokenize(text)
+        if not words:
+            return []
+        spans = self._spans(words)
+        if not spans:
+            return []
+        bare = self._bare(words, spans)
+        kept = [span for span in spans if not span.ambiguous or self._in_context(text, words, span, bare, alarm)]
+        scope = self._scope(kept)
+        mentions: list[Mention] = []
+        seen: set[int] = set()
+        for span in kept:
+            place_id = self._choose(span, scope, home)
+            if place_id is None or place_id in seen:
+                continue
+            seen.add(place_id)
+            start, end = words[span.start].start, words[span.end - 1].end
+            target = _targeted(words, span)
+            place = self.gazetteer.place(place_id)
+            oblast = self.gazetteer.oblast_of(place_id)
+            mentions.append(
+                Mention(
+                    place,
+                    start,
+                    end,
+                    _direction(words, span) or ("towards" if target else None),
+                    _count(words, span.start),
+                    target,
+                    span.ambiguous,
+                    self.gazetteer.place(place.parent).name if place.parent is not None else None,
+                    oblast.name if oblast is not None else None,
+                )
+            )
+        return mentions
+
+    # --- names -------------------------------------------------------------------------------------
+
+    def _spans(self, words: Sequence[Token]) -> list[_Span]:
+        """Longest names first, left to right; a token belongs to one name at most."""
+        spans: list[_Span] = []
+        index = 0
+        while index < len(words):
+            span = self._longest(words, index)
+            if span is None:
+                index += 1
+                continue
+            spans.append(span)
+            index = span.end
+        return spans
+
+    def _longest(self, words: Sequence[Token], index: int) -> _Span | None:
+        lookup = self.gazetteer.lookup
+        heads = [entry for entry in lookup(words[index].text) if entry.word == 0]
+        if not heads:
+            return None
+        by_length: dict[int, list[Entry]] = {}
+        for entry in heads:
+            by_length.setdefault(entry.words, []).append(entry)
+        for length in sorted(by_length, reverse=True):
+            if length > _MAX_WORDS:
+                continue
+            matched = by_length[length]
+            position = index + 1
+            for word in range(1, length):
+                if position >= len(words):
+                    matched = []
+                    break
+                here, position = _type_word(words, position)
+                # Any name of the place will do: a Russian adjective before a noun whose Russian oblique
+                # forms the dictionary lacks still meets its Ukrainian ones ("Лозовой Рудки").
+                wanted = {e.place for e in lookup(here) if e.word == word and e.words == length}
+                matched = [e for e in matched if e.place in wanted]
+                if not matched:
+                    break
+            if matched:
+                if length == 1 and len(words[index].text) < 3 and not words[index].text.isdigit():
+                    continue  # "Ра", "Ли": one- and two-letter forms name too little
+                return _Span(
+                    index,
+                    position,
+                    tuple(sorted({e.place for e in matched})),
+                    all(e.ambiguous for e in matched),
+                    frozenset(e.place for e in matched if e.name == 0),
+                    base=any(e.base for e in matched),
+                )
+        return self._adjective(words, index, heads)
+
+    def _adjective(self, words: Sequence[Token], index: int, heads: Iterable[Entry]) -> _Span | None:
+        """An oblast or raion by its adjective with a type word in another number ("Курской и Белгородской
+        областей", "в Сумській та Харківській областях"), or an oblast by its adjective alone ("в
+        черкаську"): the latter is shorthand, kept only in context."""
+        units = {
+            e.place
+            for e in heads
+            if e.words == 2 and e.name == 0 and self.gazetteer.place(e.place).kind in ("oblast", "raion")
+        }
+        if not units:
+            return None
+        typed = index + 1 < len(words) and words[index + 1].text in _TYPE_FORMS
+        if typed:
+            return _Span(index, index + 2, tuple(sorted(units)), False, frozenset(units))
+        oblasts = tuple(sorted(p for p in units if self.gazetteer.place(p).kind == "oblast"))
+        if not oblasts:
+            return None
+        return _Span(index, index + 1, oblasts, True, frozenset(oblasts), shorthand=True)
+
+    # --- context -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _bare(words: Sequence[Token], spans: Sequence[_Span]) -> bool:
+        """Is the post nothing but place names (and directions, counts, a few filler words)?"""
+        covered = {i for span in spans for i in range(span.start, span.end)}
+        others = [w.text for i, w in enumerate(words) if i not in covered]
+        filler = _TARGET_WORDS | _FROM_WORDS | set(_SIDES) | set(_RELATIVE) | {"і", "й", "та", "и", "ще", "знову"}
+        return len(others) <= 2 and all(word in filler or _COUNT.match(word) for word in others)
+
+    @staticmethod
+    def _in_context(text: str, words: Sequence[Token], span: _Span, bare: bool, alarm: bool) -> bool:
+        """May an ambiguous name ("Мирне", "Українка", "черкаську") be read as a place here?
+
+        Yes in a post of nothing but names, beside a direction or a count, after a preposition of
+        place when capitalized (lower case too for a target, or an oblast's adjective), and when
+        capitalized where no sentence begins; in a post about a threat (`alarm`), a capital letter
+        is enough.
+        """
+        if bare or _direction(words, span) or _count(words, span.start) is not None:
+            return True
+        capital = text[words[span.start].start].isupper()
+        before = words[span.start - 1].text if span.start > 0 else None
+        if span.shorthand and any(w.text in _TYPE_FORMS for w in words[span.end : span.end + 3]):
+            return True  # "Белгородской и Курской областей"
+        if before in _PLACE_PREPOSITIONS:
+            return capital or span.shorthand or before in _TARGET_WORDS
+        if span.shorthand or span.end - span.start > 1:
+            return False
+        return capital and (alarm or not _sentence_start(text, words[span.start].start))
+
+    def _scope(self, spans: Sequence[_Span]) -> set[int]:
+        """Places named without doubt (one candidate, not ambiguous): they settle the others."""
+        return {span.candidates[0] for span in spans if len(span.candidates) == 1 and not span.ambiguous}
+
+    def _choose(self, span: _Span, scope: set[int], home: Sequence[int]) -> int | None:
+        """The place a name means here; None for a village name that fits nowhere the post is about."""
+        within = self.gazetteer.within
+        if len(span.candidates) == 1 and not span.ambiguous:
+            return span.candidates[0]
+        chosen = self._best(span, scope, home)
+        place = self.gazetteer.place(chosen)
+        if place.kind == "village" and scope and not any(within(chosen, other) for other in (*scope, *home)):
+            return None  # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village
+        return chosen
+
+    def _best(self, span: _Span, scope: set[int], home: Sequence[int]) -> int:
+        if len(span.candidates) == 1:
+            return span.candidates[0]
+        within = self.gazetteer.within
+
+        def score(place_id: int) -> tuple[int, int, int, int, int]:
+            place = self.gazetteer.place(place_id)
+            in_scope = any(within(place_id, other) for other in scope if other != place_id)
+            at_home = any(within(place_id, region) for region in home)
+            return (
+                int(in_scope),
+                int(at_home),
+                int(place_id in span.own_name),
+                _KIND_WEIGHT.get(place.kind, 0),
+                -place_id,
+            )
+
+        return max(span.candidates, key=score)
+
+
+_KIND_WEIGHT = {"country": 6, "oblast": 5, "city": 4, "raion": 3, "district": 2, "village": 1}
+
+
+def _type_word(words: Sequence[Token], position: int) -> tuple[str, int]:
+    """The word at `position` with abbreviated type words spelled out; and the position after it."""
+    word = words[position].text
+    if word == "р" and position + 1 < len(words) and words[position + 1].text in ("н", "ну", "ні", "на"):
+        return "район", position + 2
+    return _TYPE_ABBREVIATIONS.get(word, word), position + 1
+
+
+def _targeted(words: Sequence[Token], span: _Span) -> bool:
+    """Named as where something heads: "курсом на Бровари", "на Київ", "до Києва", "в Київ"; not "на
+    Броварах", "в Києві" (the locative, where something is)."""
+    if span.start == 0:
+        return False
+    before = words[span.start - 1].text
+    if before in _HEADING_WORDS:
+        return True
+    if before not in _MOTION_PREPOSITIONS:
+        return False
+    return span.base or not any(w.text.endswith(_LOCATIVE_ENDINGS) for w in words[span.start : span.end])
+
+
+def _direction(words: Sequence[Token], span: _Span) -> str | None:
+    """ "з заходу", "зі сходу", "з північного заходу", "с юго-запада" after the name; "північніше" before it."""
+    if span.start > 0 and words[span.start - 1].text in _RELATIVE:
+        return _RELATIVE[words[span.start - 1].text]
+    after = span.end
+    if after + 1 < len(words) and words[after].text in _FROM_WORDS and words[after + 1].text in _SIDES:
+        side = _SIDES[words[after + 1].text]
+        if (
+            after + 2 < len(words)
+            and words[after + 2].text in _SECOND_SIDES
+            and words[after + 1].text not in (_SECOND_SIDES)
+        ):
+            side = f"{side}-{_SECOND_SIDES[words[after + 2].text]}"
+        return f"from {side}"
+    return None
+
+
+def _count(words: Sequence[Token], start: int) -> int | None:
+    """The number before a target: "2 на Київ", "5 шахедів на Обухів", "2х групи крилатих ракет курсом на Смілу"."""
+    position = start - 1
+    if position < 0 or words[position].text not in _TARGET_WORDS:
+        return None
+    while position >= 0 and words[position].text in _TARGET_WORDS:
+        position -= 1
+    for back in range(position, max(position - 4, -1), -1):
+        found = _COUNT.match(words[back].text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _sentence_start(text: str, offset: int) -> bool:
+    """Does a sentence (or the text, or a line) begin at `offset`, bar spaces, emoji and bullets?"""
+    index = offset - 1
+    while index >= 0 and not (text[index].isalnum() or text[index] in _SENTENCE_END):
+        index -= 1
+    return index < 0 or text[index] in _SENTENCE_END
