@@ -24,6 +24,9 @@ from bot.alerts.policy import AlertPolicy
 from bot.errors import StoreError
 from bot.logging import get_logger
 from bot.models import Deletion, Edit, Event, Post
+from bot.places.finder import PlaceFinder
+from bot.places.gazetteer import load_gazetteer
+from bot.rules.analyzer import Analyzer
 from bot.rules.engine import NO_MATCH, Document, Engine, Verdict
 from bot.settings import Channels
 from bot.sources import Cursor, Source, SourceItem
@@ -71,9 +74,10 @@ class Pipeline:
         queue_size: int = QUEUE_SIZE,
         on_alerts: Callable[[int], None] | None = None,
         policy: AlertPolicy | None = None,
+        places: PlaceFinder | None = None,
     ) -> None:
         self.store = store
-        self.engine = engine
+        self.analyzer = Analyzer(engine, places or PlaceFinder(load_gazetteer()), self._homes)
         self.dispatcher = dispatcher
         self.channels = channels or Channels.of(())
         self.policy = policy or AlertPolicy(dispatcher.destinations, tags_of=self.channels.tags_of)
@@ -83,6 +87,18 @@ class Pipeline:
         self._queue: asyncio.Queue[Matched | None] = asyncio.Queue(maxsize=queue_size)
         self._stopping = asyncio.Event()
         self._tags: dict[int, frozenset[str]] = {}
+
+    @property
+    def engine(self) -> Engine:
+        return self.analyzer.engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        """A reloaded rules file takes over from the next post; the channels' context carries over."""
+        self.analyzer.engine = engine
+
+    def _homes(self, channel_id: int) -> tuple[int, ...]:
+        return self.channels.homes_of(channel_id)
 
     def queued(self) -> int:
         """Events read but not yet stored."""
@@ -146,7 +162,10 @@ class Pipeline:
                     time.sleep(0)  # noqa: ASYNC251 (a zero sleep only gives up the GIL)
                     await asyncio.sleep(0)
                 event = item.event
-                result = self.engine.verdict(self.document(event)) if isinstance(event, Post | Edit) else NO_MATCH
+                if isinstance(event, Post | Edit):
+                    result = self.analyzer.verdict(self.document(event), new=isinstance(event, Post))
+                else:
+                    result = NO_MATCH
                 if self._queue.full():
                     await self._queue.put((item, result))
                 else:

@@ -192,6 +192,23 @@ class ChannelConfig(BaseModel):
     tags: tuple[str, ...] = ()
     join: bool = True  # live updates need membership; without it the channel is read by polling
     download_media: bool = False  # files to <data dir>/media, up to TG_MEDIA_MAX_MB each
+    region: tuple[str, ...] = ()  # places the channel is about: a name several places share means the one here
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> object:
+        names = (value,) if isinstance(value, str) else value
+        if isinstance(names, list | tuple):
+            from bot.places.gazetteer import load_gazetteer  # loaded only when a channel names a region
+
+            gazetteer = load_gazetteer()
+            for name in names:
+                if isinstance(name, str) and not gazetteer.find(name):
+                    raise ValueError(
+                        f"no place named {name!r}: write it as in Ukrainian or Russian, e.g. "
+                        '"Київська область", "Белгородская область", "Бровари"'
+                    )
+        return names
 
     @field_validator("username")
     @classmethod
@@ -225,6 +242,7 @@ class Channels:
     items: tuple[ChannelConfig, ...] = ()
     _by_id: Mapping[int, ChannelConfig] = field(default_factory=dict, repr=False)
     _by_username: Mapping[str, ChannelConfig] = field(default_factory=dict, repr=False)
+    _homes: dict[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, items: Iterable[ChannelConfig]) -> Channels:
@@ -244,6 +262,20 @@ class Channels:
     def tags_of(self, channel_id: int, username: str | None = None) -> tuple[str, ...]:
         found = self.lookup(channel_id, username)
         return found.tags if found else ()
+
+    def homes_of(self, channel_id: int, username: str | None = None) -> tuple[int, ...]:
+        """Gazetteer ids of the channel's `region`: where a place name is ambiguous, the one there wins."""
+        found = self.lookup(channel_id, username)
+        if found is None or not found.region:
+            return ()
+        homes = self._homes.get(found.region)
+        if homes is None:
+            from bot.places.gazetteer import load_gazetteer
+
+            gazetteer = load_gazetteer()
+            homes = tuple(places[0].id for name in found.region if (places := gazetteer.find(name)))
+            self._homes[found.region] = homes
+        return homes
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ _MEDIA_NAMES = {
     "contact": ("contact", "contacts"),
 }
 EXCERPT_CHARS = 320
+MAX_PLACES = 6  # places listed in an alert; the rest are counted
 
 
 def category_mark(category: str) -> str:
@@ -71,6 +72,20 @@ def media_summary(media: Sequence[Mapping[str, Any]]) -> str:
         else:
             parts.append(f"{len(items)} {plural}")
     return ", ".join(parts)
+
+
+def places_summary(places: Sequence[Mapping[str, Any]], limit: int = MAX_PLACES) -> str:
+    """ "Обухів, Київська область (from east) · Київ (2, towards)": each place with its oblast, then what
+    the post says of it; the first `limit`, and how many more."""
+    parts = []
+    for place in places[:limit]:
+        name = str(place.get("name") or "?")
+        oblast = place.get("oblast")
+        label = f"{name}, {oblast}" if oblast and oblast != name else name
+        notes = [str(place[key]) for key in ("count", "direction") if place.get(key) is not None]
+        parts.append(f"{label} ({', '.join(notes)})" if notes else label)
+    more = f" and {len(places) - limit} more" if len(places) > limit else ""
+    return " · ".join(parts) + more
 
 
 def merge_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -126,6 +141,8 @@ def render_console(alert: Mapping[str, Any], tz: ZoneInfo) -> Text:
         out.append(_indented(text[s:e]), style="bold reverse")
         cursor = e
     out.append(_indented(text[cursor:end]) + ("…" if end < len(text) else ""))
+    if alert.get("places"):
+        out.append(f"\n  📍 {places_summary(alert['places'])}")
     footer = [str(alert["link"])] if alert.get("link") else []
     if alert.get("forward_from"):
         footer.append(f"forwarded from {alert['forward_from']}")

@@ -28,6 +28,7 @@ from bot.alerts.format import (
     local_time,
     media_summary,
     merge_spans,
+    places_summary,
 )
 from bot.models import post_link
 
@@ -47,6 +48,8 @@ def render_html(alert: Mapping[str, Any], tz: ZoneInfo) -> str:
     """One alert as one message: header, channel and time, the post with its matches in bold, notes, link."""
     link = alert.get("link")
     head = [_header(alert), _channel_line(alert, tz)]
+    if alert.get("places"):
+        head.append(f"📍 {escape(places_summary(alert['places']), quote=True)}")
     if alert.get("all_clear") and alert.get("clears"):
         head.append(_clears_line(alert, tz))
     if alert.get("forward_from"):

@@ -120,6 +120,7 @@ def build_alert(
         "edited": was_edited,
         "text": event.text,
         "matches": [_match_json(m, event.text) for m in verdict.matches],
+        "places": [mention.as_json() for mention in verdict.places],
         "media": [
             {"kind": m.kind.value, "mime_type": m.mime_type, "size": m.size, "duration": m.duration}
             for m in media or ()

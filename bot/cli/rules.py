@@ -25,6 +25,9 @@ from bot.cli.common import (
     settings_from,
 )
 from bot.errors import UserError
+from bot.places.finder import PlaceFinder
+from bot.places.gazetteer import load_gazetteer
+from bot.rules.analyzer import Analyzer
 from bot.rules.engine import Document, Match
 from bot.rules.lint import lint, unused_tags
 from bot.rules.loader import parse_rules
@@ -68,6 +71,15 @@ def _match_json(match: Match) -> dict[str, Any]:
     }
 
 
+def _place_line(place: dict[str, Any]) -> str:
+    """`Обухів (city in Обухівський район, Київська область) from east, 2`."""
+    where = ", ".join(dict.fromkeys(p for p in (place["parent"], place["oblast"]) if p and p != place["name"]))
+    extra = " ".join(str(place[k]) for k in ("direction", "count") if place.get(k) is not None)
+    return (
+        f"{place['name']} ({place['kind']}" + (f" in {where}" if where else "") + ")" + (f" {extra}" if extra else "")
+    )
+
+
 @rules_app.command("check")
 def rules_check(
     file: Annotated[Path, typer.Argument(help="JSONL with a `text` field per line; `-` for stdin.")],
@@ -80,7 +92,7 @@ def rules_check(
 
     def body() -> None:
         settings = settings_from(data_dir, config_dir, env_file)
-        engine = rules_engine(settings, rules)
+        analyzer = Analyzer(rules_engine(settings, rules), PlaceFinder(load_gazetteer()), settings.channels.homes_of)
         bad = 0
         with contextlib.ExitStack() as stack:
             if str(file) == "-":
@@ -98,7 +110,7 @@ def rules_check(
                     record = orjson.loads(raw)
                     if not isinstance(record, dict):
                         raise ValueError("expected a JSON object")
-                    verdict = engine.verdict(_document(record, settings.channels))
+                    verdict = analyzer.verdict(_document(record, settings.channels))
                 except ValueError as exc:
                     bad += 1
                     err.print(f"error: {file}:{number}: {exc}", markup=False)
@@ -109,6 +121,7 @@ def rules_check(
                     category=verdict.category,
                     all_clear=verdict.all_clear,
                     matches=[_match_json(m) for m in verdict.matches],
+                    places=[mention.as_json() for mention in verdict.places],
                 )
                 sink.write(orjson.dumps(record) + b"\n")
         if bad:
@@ -147,15 +160,18 @@ def rules_explain(
             for r in explanation.reports
         ]  # fmt: skip
         verdict = explanation.verdict
+        places = [m.as_json() for m in PlaceFinder(load_gazetteer()).find(text, alarm=bool(verdict.matches))]
         if as_json:
             out.print_json(
                 data={"tokens": tokens, "alert": verdict.alert, "all_clear": verdict.all_clear,
-                      "category": verdict.category, "severity": verdict.severity, "rules": reports}
+                      "category": verdict.category, "severity": verdict.severity, "places": places,
+                      "rules": reports}
             )  # fmt: skip
             return
         out.print("tokens: " + "  ".join(f"{t['text']}→{'/'.join(t['lemmas'])}" for t in tokens), markup=False)
         state = "ALERT" if verdict.alert else ("ALL-CLEAR" if verdict.all_clear else "no alert")
         out.print(f"verdict: {state}" + (f" · {verdict.category} ({verdict.severity})" if verdict.category else ""))
+        out.print("places: " + ("; ".join(_place_line(p) for p in places) or "none"), markup=False)
         quiet = 0
         for report in sorted(explanation.reports, key=lambda r: (not r.fired, not r.hits)):
             if not report.fired and not report.hits and report.reason.startswith("no "):

@@ -16,9 +16,12 @@ from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ahocorasick
+
+if TYPE_CHECKING:
+    from bot.places.finder import Mention
 
 from bot.rules.morphology import english_key, forms, is_known, is_latin
 from bot.rules.normalize import (
@@ -84,6 +87,7 @@ class Verdict:
     alert: bool = False
     all_clear: bool = False
     clears: tuple[str, ...] = ()  # for an all-clear: the categories it ends (empty: whatever is open)
+    places: tuple[Mention, ...] = ()  # the places the post names (see `bot.rules.analyzer`)
 
     @property
     def rules(self) -> tuple[str, ...]:
