@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import ConfigError, UserError
 from bot.models import bare_channel_id
-from bot.rules.normalize import tokenize
+from bot.rules.normalize import FOLDED_WORD_RE, blank_links, fold_mixed_words, fold_text
 from bot.settings import format_validation_error, read_toml
 
 DEFAULT_COOLDOWN = timedelta(seconds=60)
@@ -56,7 +56,8 @@ def parse_duration(value: str | int | float) -> timedelta:
 
 def fingerprint(text: str) -> str | None:
     """The text as its words, normalized: a repost or a forward of the same statement gives the same one."""
-    words = [token.text for token in tokenize(text)]
+    folded, _ = fold_text(blank_links(text))
+    words = FOLDED_WORD_RE.findall(fold_mixed_words(folded))
     if not words:
         return None
     return hashlib.blake2b(" ".join(words).encode(), digest_size=10).hexdigest()

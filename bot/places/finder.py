@@ -291,33 +291,25 @@ class PlaceFinder:
 
     def _choose(self, span: _Span, scope: set[int], home: Sequence[int]) -> int | None:
         """The place a name means here; None for a village name that fits nowhere the post is about."""
-        within = self.gazetteer.within
         if len(span.candidates) == 1 and not span.ambiguous:
             return span.candidates[0]
-        chosen = self._best(span, scope, home)
-        place = self.gazetteer.place(chosen)
-        if place.kind == "village" and scope and not any(within(chosen, other) for other in (*scope, *home)):
+        lineage = self.gazetteer.lineage
+        homes = frozenset(home)
+        chosen = max(span.candidates, key=lambda place_id: self._score(span, place_id, scope, homes))
+        if self.gazetteer.place(chosen).kind == "village" and scope and lineage(chosen).isdisjoint(scope | homes):
             return None  # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village
         return chosen
 
-    def _best(self, span: _Span, scope: set[int], home: Sequence[int]) -> int:
-        if len(span.candidates) == 1:
-            return span.candidates[0]
-        within = self.gazetteer.within
-
-        def score(place_id: int) -> tuple[int, int, int, int, int]:
-            place = self.gazetteer.place(place_id)
-            in_scope = any(within(place_id, other) for other in scope if other != place_id)
-            at_home = any(within(place_id, region) for region in home)
-            return (
-                int(in_scope),
-                int(at_home),
-                int(place_id in span.own_name),
-                _KIND_WEIGHT.get(place.kind, 0),
-                -place_id,
-            )
-
-        return max(span.candidates, key=score)
+    def _score(self, span: _Span, place_id: int, scope: set[int], homes: frozenset[int]) -> tuple[int, ...]:
+        """Named beside a place it is in; in the channel's region; the name is its own; the bigger unit."""
+        lineage = self.gazetteer.lineage(place_id)
+        return (
+            int(not lineage.isdisjoint(scope - {place_id})),
+            int(not lineage.isdisjoint(homes)),
+            int(place_id in span.own_name),
+            _KIND_WEIGHT.get(self.gazetteer.place(place_id).kind, 0),
+            -place_id,
+        )
 
 
 _KIND_WEIGHT = {"country": 6, "oblast": 5, "city": 4, "raion": 3, "district": 2, "village": 1}

@@ -103,6 +103,7 @@ class Gazetteer:
         self._trie.load(str(forms))
         self._places: dict[int, Place] = {}
         self._entries: dict[str, tuple[Entry, ...]] = {}
+        self._lineages: dict[int, frozenset[int]] = {}
         self._codes: dict[str, int] | None = None
 
     def __len__(self) -> int:
@@ -174,7 +175,16 @@ class Gazetteer:
     def within(self, place_id: int, ancestor_id: int) -> bool:
         """Is a place inside another one, or the same place? (Routing: a destination for Kyiv oblast
         gets Brovary's alerts.)"""
-        return place_id == ancestor_id or any(place.id == ancestor_id for place in self.ancestors(place_id))
+        return ancestor_id in self.lineage(place_id)
+
+    def lineage(self, place_id: int) -> frozenset[int]:
+        """The place and every place it is in, as ids: `within` for many places at once, cached."""
+        found = self._lineages.get(place_id)
+        if found is None:
+            if len(self._lineages) >= _LOOKUP_CACHE:
+                self._lineages.clear()
+            found = self._lineages[place_id] = frozenset({place_id, *(p.id for p in self.ancestors(place_id))})
+        return found
 
     def find(self, name: str) -> list[Place]:
         """Places an operator means by a name in config, the most likely first.

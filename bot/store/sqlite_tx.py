@@ -519,7 +519,9 @@ class SQLiteTx:
 
     def last_alert_date(self, channel_id: int, category: str, before: datetime) -> datetime | None:
         row = self._conn.execute(
-            "SELECT max(date) FROM alerts WHERE channel_id = ? AND category = ? AND date <= ? AND suppressed IS NULL",
+            # Newest first along the index, stopping at the first one delivered: max() would read them all.
+            "SELECT date FROM alerts WHERE channel_id = ? AND category = ? AND date <= ? AND suppressed IS NULL"
+            " ORDER BY date DESC LIMIT 1",
             (channel_id, category, iso(before)),
         ).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
