@@ -88,12 +88,16 @@ class Node:
 
     def add(self, text: str, lang: str | None = None) -> None:
         text = " ".join(text.replace("’", "'").split())
-        lang = lang or lang_of(text)
+        letters = set(text.lower())
+        # Cyrillic with no letter only one language has ("Полтавщина", "Калита") is declined both ways:
+        # the channels write "на Полтавщині" and "на Полтавщине" alike.
+        shared = lang is None and not text.isascii() and not letters & (UK_LETTERS | RU_LETTERS)
+        langs = ["uk", "ru"] if shared else [lang or lang_of(text)]
         same = [n for n in self.names if n.text == text]
         if not same and text:
-            self.names.append(Name(text, [lang]))
-        elif same and lang not in same[0].langs:
-            same[0].langs.append(lang)  # inflected the Russian way too
+            self.names.append(Name(text, langs))
+        elif same:
+            same[0].langs.extend(lang for lang in langs if lang not in same[0].langs)  # declined both ways
 
 
 fold = normalize_word  # forms are folded exactly as a post's tokens are
@@ -561,13 +565,12 @@ def _find(nodes: list[Node], code: str, display: str) -> int:
 
 
 def _add_names(extra: dict[str, Any], nodes: list[Node]) -> None:
-    """extra.toml [names]: more names of codifier places, found by oblast and displayed name. A city
-    named there is one the channels name: find() ranks it before a namesake."""
+    """extra.toml [names]: more names of codifier places, found by oblast and displayed name. A place
+    named there is one the channels name: find() and the finder rank it before a namesake."""
     for code, table in extra["names"].items():
         for display, others in table.items():
             node = nodes[_find(nodes, code, display)]
-            if node.kind == "city":
-                node.weight = max(node.weight, 2)
+            node.weight = max(node.weight, 2 if node.kind == "city" else 1)
             for other in others:
                 node.add(other)
 

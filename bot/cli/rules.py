@@ -199,7 +199,9 @@ def rules_lint(
         path = rules or settings.rules_path
         specs = parse_rules(read_toml(path), str(path))
         tags = {tag for channel in settings.channels.items for tag in channel.tags}
-        warnings = lint(specs, str(path)) + unused_tags(specs, tags, str(settings.channels_path))
+        warnings = lint(specs, str(path))
+        if settings.channels.items:  # with no channel configured yet, every tag is "unused"
+            warnings += unused_tags(specs, tags, str(settings.channels_path))
         for line in warnings:
             out.print(f"warning: {line}", markup=False)
         out.print(f"{len(specs)} rules, {len(warnings)} warning(s)")

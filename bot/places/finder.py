@@ -155,12 +155,28 @@ class PlaceFinder:
         if not spans:
             return []
         bare = self._bare(words, spans)
-        kept = [span for span in spans if not span.ambiguous or self._in_context(text, words, span, bare, alarm)]
+        kept: list[_Span] = []
+        for span in spans:
+            after_place = bool(kept) and kept[-1].end == span.start
+            alone = len(spans) == 1
+            if not span.ambiguous or self._in_context(text, words, span, bare, alarm, after_place, alone):
+                kept.append(span)
         scope = self._scope(kept)
+        lines, around = self._line_oblasts(text, words, kept)
         mentions: list[Mention] = []
         seen: set[int] = set()
-        for span in kept:
-            place_id = self._choose(span, scope, home)
+        heading: int | None = None  # the last oblast named: "Сумщина:" heads the lines below it
+        for span, line in zip(kept, lines, strict=True):
+            local = set(around.get(line, ()))
+            if heading is not None:
+                local.add(heading)
+            place_id = self._choose(span, scope, home, local)
+            if place_id is not None:
+                oblast = self.gazetteer.oblast_of(place_id)
+                if oblast is not None:
+                    around.setdefault(line, set()).add(oblast.id)  # "Сміла Камʼянка": Smila settles Kamianka
+                if self.gazetteer.place(place_id).kind == "oblast":
+                    heading = place_id
             if place_id is None or place_id in seen:
                 continue
             seen.add(place_id)
@@ -190,6 +206,9 @@ class PlaceFinder:
         spans: list[_Span] = []
         index = 0
         while index < len(words):
+            if words[index].text in _SIDES and index and words[index - 1].text in _FROM_WORDS:
+                index += 1  # "зі сходу" is a direction, not the village of Схід
+                continue
             span = self._longest(words, index)
             if span is None:
                 index += 1
@@ -265,7 +284,15 @@ class PlaceFinder:
         return len(others) <= 2 and all(word in filler or _COUNT.match(word) for word in others)
 
     @staticmethod
-    def _in_context(text: str, words: Sequence[Token], span: _Span, bare: bool, alarm: bool) -> bool:
+    def _in_context(
+        text: str,
+        words: Sequence[Token],
+        span: _Span,
+        bare: bool,
+        alarm: bool,
+        after_place: bool = False,
+        alone: bool = False,
+    ) -> bool:
         """May an ambiguous name ("Мирне", "Українка", "черкаську") be read as a place here?
 
         Yes in a post of nothing but names, beside a direction or a count, after a preposition of
@@ -273,41 +300,75 @@ class PlaceFinder:
         capitalized where no sentence begins; in a post about a threat (`alarm`), a capital letter
         is enough.
         """
-        if bare or _direction(words, span) or _count(words, span.start) is not None:
-            return True
         capital = text[words[span.start].start].isupper()
+        if bare and (capital or alone):
+            return True  # "ОБУХІВ!!!", "таценки": a post that is nothing but names
+        if _direction(words, span) or _count(words, span.start) is not None:
+            return True
         before = words[span.start - 1].text if span.start > 0 else None
         if span.shorthand and any(w.text in _TYPE_FORMS for w in words[span.end : span.end + 3]):
             return True  # "Белгородской и Курской областей"
+        if span.shorthand and after_place:
+            return True  # "від лисянки черкаська": the oblast of the place before it
         if before in _PLACE_PREPOSITIONS:
             return capital or span.shorthand or before in _TARGET_WORDS
-        if span.shorthand or span.end - span.start > 1:
+        if span.shorthand:
             return False
-        return capital and (alarm or not _sentence_start(text, words[span.start].start))
+        one_word = span.end - span.start == 1
+        return capital and (alarm or (one_word and not _sentence_start(text, words[span.start].start)))
 
     def _scope(self, spans: Sequence[_Span]) -> set[int]:
-        """Places named without doubt (one candidate, not ambiguous): they settle the others."""
-        return {span.candidates[0] for span in spans if len(span.candidates) == 1 and not span.ambiguous}
+        """Places named without doubt (one candidate, not ambiguous), and their oblasts: they settle the
+        others ("Сміла, Камʼянка" is the Kamianka of Cherkasy oblast, where Smila is)."""
+        sure = {span.candidates[0] for span in spans if len(span.candidates) == 1 and not span.ambiguous}
+        oblasts = {oblast.id for place_id in sure if (oblast := self.gazetteer.oblast_of(place_id)) is not None}
+        return sure | oblasts
 
-    def _choose(self, span: _Span, scope: set[int], home: Sequence[int]) -> int | None:
+    def _line_oblasts(
+        self, text: str, words: Sequence[Token], spans: Sequence[_Span]
+    ) -> tuple[list[int], dict[int, set[int]]]:
+        """Each name's line, and the oblasts of the places on each line named without doubt."""
+        lines = [text.count("\n", 0, words[span.start].start) for span in spans]
+        around: dict[int, set[int]] = {}
+        for line, span in zip(lines, spans, strict=True):
+            if len(span.candidates) == 1 and not span.ambiguous:
+                oblast = self.gazetteer.oblast_of(span.candidates[0])
+                if oblast is not None:
+                    around.setdefault(line, set()).add(oblast.id)
+        return lines, around
+
+    def _choose(self, span: _Span, scope: set[int], home: Sequence[int], local: set[int]) -> int | None:
         """The place a name means here; None for a village name that fits nowhere the post is about."""
         if len(span.candidates) == 1 and not span.ambiguous:
             return span.candidates[0]
         lineage = self.gazetteer.lineage
         homes = frozenset(home)
-        chosen = max(span.candidates, key=lambda place_id: self._score(span, place_id, scope, homes))
+        city_own = any(
+            place_id in span.own_name and self.gazetteer.place(place_id).kind == "city" for place_id in span.candidates
+        )
+        chosen = max(span.candidates, key=lambda place_id: self._score(span, place_id, scope, homes, local, city_own))
         if self.gazetteer.place(chosen).kind == "village" and scope and lineage(chosen).isdisjoint(scope | homes):
             return None  # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village
         return chosen
 
-    def _score(self, span: _Span, place_id: int, scope: set[int], homes: frozenset[int]) -> tuple[int, ...]:
-        """Named beside a place it is in; in the channel's region; the name is its own; the bigger unit."""
+    def _score(
+        self, span: _Span, place_id: int, scope: set[int], homes: frozenset[int], local: set[int], city_own: bool
+    ) -> tuple[int, ...]:
+        """An oblast's informal name ("Харківщина") means the oblast, not a village of that name, unless a
+        city bears it; then: in the oblast of the line or heading; named beside a place it is in; in the
+        channel's region; the name is its own; the bigger unit; the better known."""
         lineage = self.gazetteer.lineage(place_id)
+        kind = self.gazetteer.place(place_id).kind
+        own = place_id in span.own_name
         return (
+            int(kind == "oblast" and not city_own),
+            int(not lineage.isdisjoint(local - {place_id})),
             int(not lineage.isdisjoint(scope - {place_id})),
             int(not lineage.isdisjoint(homes)),
-            int(place_id in span.own_name),
-            _KIND_WEIGHT.get(self.gazetteer.place(place_id).kind, 0),
+            int(own and kind != "village"),  # "Запоріжжя" the city, not the oblast it also names
+            _KIND_WEIGHT.get(kind, 0),
+            self.gazetteer.place(place_id).weight,  # "Миколаїв" the oblast centre, not the Lviv-oblast town
+            int(own),
             -place_id,
         )
 

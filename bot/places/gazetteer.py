@@ -62,6 +62,7 @@ class Place:
     code: str | None
     parent: int | None
     names: tuple[str, ...]
+    weight: int = 0  # among namesakes, the one meant unless told otherwise: oblast centres, then cities the news names
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +150,11 @@ class Gazetteer:
         return fields
 
     def _parse(self, place_id: int) -> Place:
-        _, kind, country, code, parent, _, names = self._row(place_id)
+        _, kind, country, code, parent, weight, names = self._row(place_id)
         all_names = tuple(names.split("|"))
-        return Place(place_id, all_names[0], kind, country, code or None, int(parent) if parent else None, all_names)
+        return Place(
+            place_id, all_names[0], kind, country, code or None, int(parent) if parent else None, all_names, int(weight)
+        )
 
     def ancestors(self, place_id: int) -> list[Place]:
         """The enclosing places, nearest first, the country last."""
@@ -216,8 +219,7 @@ class Gazetteer:
         def rank(place_id: int) -> tuple[int, int, int, int]:
             place = self.place(place_id)
             own = " ".join(t.text for t in tokenize(place.name)) == folded
-            weight = int(self._row(place_id)[5])  # oblast centres, then the cities the channels name
-            return (_KIND_RANK.get(place.kind, len(KINDS)), -weight, 0 if own else 1, place_id)
+            return (_KIND_RANK.get(place.kind, len(KINDS)), -place.weight, 0 if own else 1, place_id)
 
         return [self.place(place_id) for place_id in sorted(places, key=rank)]
 

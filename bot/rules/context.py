@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.rules.engine import Document, Match, Verdict
 
@@ -26,27 +26,44 @@ _SHORT_POST_WORDS = 8
 # "Not towards us", "ours", "past us", "clear": a place named to say there is no threat there.
 _NOT_A_THREAT = re.compile(
     r"\b(?:не\s+(?:до|на)\s+нас|то\s+св(?:ої|ои)|це\s+св(?:ої|ои)|мимо|повз\s+нас|чисто|тихо|не\s+фіксу\w*"
-    r"|не\s+фиксиру\w*|відбій|отбой|минул[аи]|мин(?:ует|ула))\b",
+    r"|не\s+фиксиру\w*|відбій|отбой|минул[аи]|мин(?:ует|ула)|дорозвідк\w*|доровіздк\w*|перевірк\w*"
+    r"|без\s+(?:фіксації|цілей|ракет|шахедів|швидкісних|бпла)|відсутн\w*|зникл\w*|помилково|посадк\w*"
+    r"|донат\w*|банк[аиу]|підтрима\w*)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[^\W\d_]+")
+_WORD = re.compile(r"\w+")
+# In a short post while a threat is open: how many, where it goes, that it hits. "Дві", "Ще йде",
+# "7 шт", "Зараз гепне", "Наближення", "Всім увага".
+_UPDATE_WORDS = re.compile(
+    r"(?<!\w)(?:\d+|одн[аеоу]|два|дві|три|чотири|п'ять|кілька|декілька|штук\w*|шт|ще|йде|йдуть|летить|летять"
+    r"|падає|падають|впала|влупило|гепн\w*|гепат\w*|жахн\w*|бахн\w*|вибух\w*|заход\w*|залітає|залітають"
+    r"|підлітає|підлітають|наближ\w*|облітає|кружля\w*|крутиться|спуск|групов\w*|ціл[ьі]|увага|уважно"
+    r"|ховайтесь|в укриття|лягли|ляг\w*|сховал\w*|ракет\w*|ещё|идет|летит|летят|взрыв\w*)(?!\w)",
+    re.IGNORECASE,
+)
+_SHORT_UPDATE_WORDS = 6
 
 
 @dataclass(slots=True)
 class _Threat:
     category: str
     severity: str
-    since: datetime | None
-    last: datetime | None
+    announced: datetime | None  # when the channel last raised this threat (an alarm, not an update)
+    last: datetime | None  # when it was last alarmed or updated
 
 
 class ThreatContext:
-    """Open threats per channel tagged `monitors`, and the verdicts they give to shorthand posts."""
+    """Open threats per channel tagged `monitors`, and the verdicts they give to shorthand posts.
+
+    A channel may have several threats open at once (drones and missiles on the same night): an
+    update belongs to the one announced last. An all-clear ends the categories it names (`clears`),
+    or else the threat announced last, so "Чисто по цілям" after a missile salvo leaves the drones open.
+    """
 
     def __init__(self, quiet: timedelta = DEFAULT_QUIET, tag: str = MONITORS) -> None:
         self.quiet = quiet
         self.tag = tag
-        self._open: dict[int, _Threat] = {}
+        self._open: dict[int, dict[str, _Threat]] = {}
 
     def applies(self, doc: Document) -> bool:
         return doc.channel_id is not None and self.tag in doc.channel_tags
@@ -60,39 +77,59 @@ class ThreatContext:
 
         `verdict.places` must hold the places of the post: a shorthand update names one.
         """
-        if not self.applies(doc):
+        if not self.applies(doc) or doc.channel_id is None:
             return verdict
-        assert doc.channel_id is not None
         threat = self._current(doc)
+        threats = self._open.setdefault(doc.channel_id, {})
         if verdict.all_clear:
-            self._open.pop(doc.channel_id, None)
+            ended = verdict.clears or ([threat.category] if threat is not None else [])
+            for category in ended:
+                threats.pop(category, None)
             return verdict
         if verdict.alert and verdict.category is not None and verdict.severity is not None:
-            self._open[doc.channel_id] = _Threat(verdict.category, verdict.severity, doc.date, doc.date)
+            threats[verdict.category] = _Threat(verdict.category, verdict.severity, doc.date, doc.date)
             return verdict
-        if threat is None or verdict.matches or not self._is_update(doc.text, verdict):
+        if threat is None or verdict.matches:
+            return verdict
+        span = self._update(doc.text, verdict)
+        if span is None:
             return verdict
         threat.last = doc.date
-        first = verdict.places[0]
-        match = Match(CONTEXT_RULE, threat.category, threat.severity, first.start, first.end, first.place.name)
+        start, end = span
+        match = Match(CONTEXT_RULE, threat.category, threat.severity, start, end, doc.text[start:end])
         return replace(verdict, matches=(match,), category=threat.category, severity=threat.severity, alert=True)
 
     def _current(self, doc: Document) -> _Threat | None:
+        """The threat announced last among those still open in the post's channel."""
         if doc.channel_id is None:
             return None
-        threat = self._open.get(doc.channel_id)
-        if threat is None:
+        threats = self._open.get(doc.channel_id)
+        if not threats:
             return None
-        if doc.date is not None and threat.last is not None and doc.date - threat.last > self.quiet:
-            del self._open[doc.channel_id]
-            return None
-        return threat
+        if doc.date is not None:
+            for category, threat in list(threats.items()):
+                if threat.last is not None and doc.date - threat.last > self.quiet:
+                    del threats[category]
+        return max(threats.values(), key=_announced, default=None)
 
     @staticmethod
-    def _is_update(text: str, verdict: Verdict) -> bool:
-        """A place with a direction, a count or as a target; or a short post naming a place."""
-        if not verdict.places or _NOT_A_THREAT.search(text):
-            return False
-        if any(m.direction or m.count is not None or m.target for m in verdict.places):
-            return True
-        return len(_WORD.findall(text)) <= _SHORT_POST_WORDS
+    def _update(text: str, verdict: Verdict) -> tuple[int, int] | None:
+        """Where a post updates the open threat, or None: a place with a direction, a count or as a
+        target; a short post naming a place; a short post saying how many, where to or that it hits."""
+        if _NOT_A_THREAT.search(text):
+            return None
+        words = len(_WORD.findall(text))
+        if verdict.places:
+            first = verdict.places[0]
+            moving = any(m.direction or m.count is not None or m.target for m in verdict.places)
+            if moving or words <= _SHORT_POST_WORDS:
+                return first.start, first.end
+        if words <= _SHORT_UPDATE_WORDS:
+            found = _UPDATE_WORDS.search(text)
+            if found is not None:
+                return found.span()
+        return None
+
+
+def _announced(threat: _Threat) -> datetime:
+    return threat.announced or datetime.min.replace(tzinfo=UTC)
