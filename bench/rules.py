@@ -4,6 +4,8 @@
   and places, and phrases of generic words, with exclusions: see `generated_rules`), at N = 10 and
   N = 1,000.
   Throughput should barely depend on N: the engine indexes words, it does not loop over rules.
+- tgmon with places: the same 1,000-rule engine behind the service's `Analyzer` (places of matched
+  posts and of monitoring channels' posts, their threat context), the gazetteer loaded.
 - naive: one compiled case-insensitive regex per rule term, all run over every post (measured on a
   sample: it is slow).
 
@@ -37,7 +39,12 @@ def corpus() -> list[dict[str, object]]:
     files = sorted(DATA.glob("*.jsonl"))
     if not files:
         sys.exit(f"no corpus: {DATA} has no .jsonl files (this bench needs ../shared/data beside the repo)")
-    return [json.loads(line) for path in files for line in path.open(encoding="utf-8") if line.strip()]
+    return [
+        {**json.loads(line), "_file": path.name}
+        for path in files
+        for line in path.open(encoding="utf-8")
+        if line.strip()
+    ]
 
 
 def generated_rules(count: int, seed: int = 7) -> str:
@@ -86,24 +93,44 @@ def generated_rules(count: int, seed: int = 7) -> str:
     return "\n".join(out)
 
 
-def measure(pack_path: Path, repeats: int) -> dict[str, float]:
-    """In this process: build the engine, match the corpus `repeats` times, report rate and RSS."""
-    import resource
+def measure(pack_path: Path, repeats: int, places: bool = False) -> dict[str, float]:
+    """In this process: build the engine, match the corpus `repeats` times, report rate and RSS.
 
+    With `places`, posts go through the service's `Analyzer`: the engine, then the places of every
+    matched post and of every monitoring channel's post, and those channels' threat context (the
+    air-defence monitors' file tagged `monitors`, as in the evaluation), the gazetteer loaded.
+    """
+    import resource
+    from datetime import datetime
+
+    from bot.places.finder import PlaceFinder
+    from bot.places.gazetteer import load_gazetteer
+    from bot.rules.analyzer import Analyzer
     from bot.rules.engine import Document
     from bot.rules.loader import load_rules
 
     started = time.perf_counter()
     engine = load_rules(pack_path)
+    analyzer = Analyzer(engine, PlaceFinder(load_gazetteer())) if places else None
     build_s = time.perf_counter() - started
     with open("/proc/self/statm") as statm:  # resident now: the loaded engine, dictionaries included
         engine_rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    docs = [Document(str(p["text"]), int(str(p["channel_id"]))) for p in corpus()]
-    matched = sum(1 for doc in docs if engine.match(doc))  # warm-up pass: caches as in a running service
+    docs = [
+        Document(
+            str(p["text"]),
+            int(str(p["channel_id"])),
+            None,
+            frozenset({"monitors" if "monitors" in str(p["_file"]) else "news"}),
+            datetime.fromisoformat(str(p["timestamp"])),
+        )
+        for p in corpus()
+    ]
+    match = analyzer.verdict if analyzer is not None else engine.match
+    matched = sum(1 for doc in docs if match(doc))  # warm-up pass: caches as in a running service
     started = time.process_time()
     for _ in range(repeats):
         for doc in docs:
-            engine.match(doc)
+            match(doc)
     cpu = time.process_time() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -147,12 +174,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra", type=int, default=1000, help="generated rules on top of the default pack")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the corpus per measurement")
-    parser.add_argument("--child", choices=("engine", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("engine", "places", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--pack", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--arg", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child == "engine":
-        print(json.dumps(measure(args.pack, args.arg)))
+    if args.child in ("engine", "places"):
+        print(json.dumps(measure(args.pack, args.arg, places=args.child == "places")))
         return
     if args.child == "naive":
         print(json.dumps(naive(args.pack, args.arg)))
@@ -170,6 +197,11 @@ def main() -> None:
         f" built in {large['build_s']:.1f} s, engine loaded {large['engine_rss_mb']:.0f} MB RSS,"
         f" {large['rss_mb']:.0f} MB peak with the corpus in memory)"
     )
+    located = child("places", large_pack, args.repeats)
+    print(
+        f"  with places and monitor context: {located['posts_per_s']:,.0f} posts/s (gazetteer loaded: engine"
+        f" {located['engine_rss_mb']:.0f} MB RSS, {located['rss_mb']:.0f} MB peak)"
+    )
     slow = child("naive", large_pack, 1000)
     shutil.rmtree(folder)
     print(f"naive, one regex per term:         {slow['posts_per_s']:,.0f} posts/s ({slow['patterns']:.0f} regexes)")
@@ -184,6 +216,8 @@ def main() -> None:
         "engine_rss_mb": round(large["engine_rss_mb"]),
         "peak_rss_mb": round(large["rss_mb"]),
         "build_s": round(large["build_s"], 1),
+        "posts_per_s_with_places": round(located["posts_per_s"]),
+        "peak_rss_mb_with_places": round(located["rss_mb"]),
     }
     print(json.dumps(result))
 

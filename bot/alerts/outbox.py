@@ -198,7 +198,8 @@ def raise_alerts(
         tags = policy.tags_of(event.channel.id, event.channel.username)
         record = build_alert(event, verdict, clears=clears, late=is_late, edited=outcome is Outcome.EDITED, tags=tags)
         record = _decide(tx, record, verdict.all_clear, policy, mutes)
-        if tx.add_alerts([record], [] if record.suppressed else policy.route(record.payload)):
+        routed = [] if record.suppressed else policy.route(record.payload, verdict.places)
+        if tx.add_alerts([record], routed):
             raised.append(record)
             if record.merged_into is not None:
                 tx.add_source(record.merged_into, record.payload["sources"][0])

@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import ConfigError, UserError
 from bot.models import bare_channel_id
+from bot.places.finder import Mention
+from bot.places.gazetteer import load_gazetteer
 from bot.rules.normalize import FOLDED_WORD_RE, blank_links, fold_mixed_words, fold_text
 from bot.settings import format_validation_error, read_toml
 
@@ -106,16 +108,25 @@ def mute_targets(alert: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A destination's share: only these categories and channel tags (empty: all of them)."""
+    """A destination's share: only these categories, channel tags and places (empty: all of them).
+
+    A route with places takes the alerts of those places and of anything inside them, and the alerts
+    that name no place or only a whole country: an analyst covering Kursk gets Kursk's alerts and
+    the militias' call to all of Russia's border regions, not Kyiv's.
+    """
 
     destination: str
     categories: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    places: frozenset[int] = frozenset()  # gazetteer ids
 
-    def accepts(self, alert: Mapping[str, Any]) -> bool:
+    def accepts(self, alert: Mapping[str, Any], places: Sequence[Mention] = ()) -> bool:
         if self.categories and alert["category"] not in self.categories:
             return False
-        return not self.tags or bool(self.tags & {t.lower() for t in alert.get("channel_tags") or ()})
+        if self.tags and not self.tags & {t.lower() for t in alert.get("channel_tags") or ()}:
+            return False
+        named = [m for m in places if m.place.kind != "country"]
+        return not self.places or not named or any(not m.lineage.isdisjoint(self.places) for m in named)
 
 
 @dataclass(slots=True)
@@ -126,8 +137,8 @@ class AlertPolicy:
     cooldown: timedelta = DEFAULT_COOLDOWN
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
 
-    def route(self, alert: Mapping[str, Any]) -> list[str]:
-        return [d for d in self.destinations if d not in self.routes or self.routes[d].accepts(alert)]
+    def route(self, alert: Mapping[str, Any], places: Sequence[Mention] = ()) -> list[str]:
+        return [d for d in self.destinations if d not in self.routes or self.routes[d].accepts(alert, places)]
 
 
 class _RouteConfig(BaseModel):
@@ -137,8 +148,9 @@ class _RouteConfig(BaseModel):
     destination: str | None = None
     categories: list[str] = []
     tags: list[str] = []
+    places: list[str] = []
 
-    @field_validator("categories", "tags", mode="before")
+    @field_validator("categories", "tags", "places", mode="before")
     @classmethod
     def _list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -205,7 +217,19 @@ def load_alerts_config(path: Path) -> AlertsConfig:
             problems.append(f"{path}: route[{index}]: give `chat` (a Telegram chat id) or `destination`, not both")
             continue
         name = route.destination or f"telegram:{route.chat}"
-        routes.append(Route(name, frozenset(route.categories), frozenset(t.lower() for t in route.tags)))
+        places = set()
+        for number, place in enumerate(route.places):
+            found = load_gazetteer().find(place)
+            if not found:
+                problems.append(
+                    f"{path}: route[{index}].places[{number}]: no place named {place!r}; write it as in"
+                    ' Ukrainian or Russian ("Київська область", "Курская область", "Бровари"), or its'
+                    ' ISO code ("UA-32", "RU-KRS")'
+                )
+            else:
+                places.add(found[0].id)
+        tags = frozenset(t.lower() for t in route.tags)
+        routes.append(Route(name, frozenset(route.categories), tags, frozenset(places)))
     if problems:
         raise ConfigError(*problems)
     return AlertsConfig(durations["cooldown"], durations["dedup_window"], tuple(routes), str(path))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.places.gazetteer import Entry, Gazetteer, Place
-from bot.rules.normalize import Token, tokenize
+from bot.rules.normalize import FOLDED_WORD_RE, Token, blank_links, fold_mixed_words, fold_text, tokenize
 
 # Before a place: where a threat heads ("на Київ", "курсом на Бровари", "в напрямку Обухова").
 _TARGET_WORDS = frozenset(
@@ -48,6 +48,14 @@ _COUNT = re.compile(r"^(\d{1,3})(?:х|x|шт)?$")
 # Type words after an adjective name: "Київська обл.", "Броварський р-н" (tokenized "р", "н").
 _TYPE_ABBREVIATIONS = {"обл": "область", "рн": "район", "р": "район", "г": "город", "м": "місто", "с": "село"}
 _MAX_WORDS = 6
+# Words monitors put after a place name that opens a post: warnings, weapons, motion, and the small
+# words that lead on to another place.
+_AFTER_A_PLACE = frozenset(
+    {"увага", "уважно", "бпла", "шахед", "шахеди", "шахедів", "мопед", "мопеди", "ракета", "ракети", "кр",
+     "курсом", "ще", "знову", "акустика", "вибухи", "вибух", "рух", "проліт", "підліт", "залітає", "лягли",
+     "навколо", "та", "і", "й", "район", "районі", "заліт", "будьте", "обережно", "обережні", "внимание",
+     "ракеты", "беспилотник", "и"}
+)  # fmt: skip
 # Type words in any case and number, after one or several adjective names.
 _TYPE_FORMS = frozenset(
     [
@@ -102,6 +110,7 @@ class Mention:
     ambiguous: bool = False
     parent: str | None = None  # the enclosing place's name: a village's raion, a raion's oblast
     oblast: str | None = None  # the oblast-level unit it is in, itself included (Kyiv for Kyiv)
+    lineage: frozenset[int] = frozenset()  # the place and every place it is in (routing by place)
 
     def as_json(self) -> dict[str, Any]:
         """As alerts carry it: `alerts.jsonl`, webhooks, `tgmon rules check`."""
@@ -148,7 +157,7 @@ class PlaceFinder:
         several places, one inside them is chosen. `alarm`: the post is about a threat (rules matched,
         or the channel's threat is open), so a capitalized common word opening it is a place.
         """
-        words = list(tokens) if tokens is not None else tokenize(text)
+        words = list(tokens) if tokens is not None else _words(text)
         if not words:
             return []
         spans = self._spans(words)
@@ -195,6 +204,7 @@ class PlaceFinder:
                     span.ambiguous,
                     self.gazetteer.place(place.parent).name if place.parent is not None else None,
                     oblast.name if oblast is not None else None,
+                    self.gazetteer.lineage(place_id),
                 )
             )
         return mentions
@@ -205,7 +215,11 @@ class PlaceFinder:
         """Longest names first, left to right; a token belongs to one name at most."""
         spans: list[_Span] = []
         index = 0
+        known = self.gazetteer.__contains__  # one C lookup a word: most words name no place
         while index < len(words):
+            if not known(words[index].text):
+                index += 1
+                continue
             if words[index].text in _SIDES and index and words[index - 1].text in _FROM_WORDS:
                 index += 1  # "зі сходу" is a direction, not the village of Схід
                 continue
@@ -242,8 +256,8 @@ class PlaceFinder:
                 if not matched:
                     break
             if matched:
-                if length == 1 and len(words[index].text) < 3 and not words[index].text.isdigit():
-                    continue  # "Ра", "Ли": one- and two-letter forms name too little
+                if length == 1 and len(words[index].text) < 3 and not self._abbreviation(matched):
+                    continue  # "Ра", "Ли": one- and two-letter forms name too little, bar abbreviations ("БЦ")
                 return _Span(
                     index,
                     position,
@@ -253,6 +267,9 @@ class PlaceFinder:
                     base=any(e.base for e in matched),
                 )
         return self._adjective(words, index, heads)
+
+    def _abbreviation(self, entries: Iterable[Entry]) -> bool:
+        return any(self.gazetteer.place(e.place).names[e.name].isupper() for e in entries)
 
     def _adjective(self, words: Sequence[Token], index: int, heads: Iterable[Entry]) -> _Span | None:
         """An oblast or raion by its adjective with a type word in another number ("Курской и Белгородской
@@ -283,8 +300,8 @@ class PlaceFinder:
         filler = _TARGET_WORDS | _FROM_WORDS | set(_SIDES) | set(_RELATIVE) | {"і", "й", "та", "и", "ще", "знову"}
         return len(others) <= 2 and all(word in filler or _COUNT.match(word) for word in others)
 
-    @staticmethod
     def _in_context(
+        self,
         text: str,
         words: Sequence[Token],
         span: _Span,
@@ -314,8 +331,25 @@ class PlaceFinder:
             return capital or span.shorthand or before in _TARGET_WORDS
         if span.shorthand:
             return False
-        one_word = span.end - span.start == 1
-        return capital and (alarm or (one_word and not _sentence_start(text, words[span.start].start)))
+        if not capital:
+            return False
+        if not _sentence_start(text, words[span.start].start):
+            return span.end - span.start == 1 or alarm
+        # Opening a sentence, a capital says nothing: in a post about a threat, a name followed by a
+        # warning, a weapon, a direction or nothing is a place ("Українка БПЛА з річки", "Калита увага!");
+        # "Мирне небо над Києвом" is a wish.
+        if not alarm or span.end >= len(words) or len(words) <= 3:
+            return alarm  # a post of three words about a threat is shorthand: "Кожанка пройде"
+        following = words[span.end]
+        gap = text[words[span.end - 1].end : following.start]
+        return (
+            not gap.isspace()  # "Бровари, Рожівка", "Обухів - увага"
+            or following.text in _AFTER_A_PLACE
+            or following.text in _PLACE_PREPOSITIONS
+            or following.text[:1].isdigit()  # "Черкаси 1х БпЛА повз місто"
+            or text[following.start].isupper()
+            or following.text in self.gazetteer  # "Хотів чабани увага": a list of places
+        )
 
     def _scope(self, spans: Sequence[_Span]) -> set[int]:
         """Places named without doubt (one candidate, not ambiguous), and their oblasts: they settle the
@@ -382,6 +416,16 @@ def _type_word(words: Sequence[Token], position: int) -> tuple[str, int]:
     if word == "р" and position + 1 < len(words) and words[position + 1].text in ("н", "ну", "ні", "на"):
         return "район", position + 2
     return _TYPE_ABBREVIATIONS.get(word, word), position + 1
+
+
+def _words(text: str) -> list[Token]:
+    """The text's words with offsets, as `tokenize` gives them; for most texts (whose folding keeps every
+    character in place) by one regex pass over the folded text instead of a normalization per word."""
+    folded, aligned = fold_text(text)
+    if not aligned:
+        return tokenize(text)
+    folded = blank_links(fold_mixed_words(folded))
+    return [Token(m.start(), m.end(), m.group()) for m in FOLDED_WORD_RE.finditer(folded)]
 
 
 def _targeted(words: Sequence[Token], span: _Span) -> bool:

@@ -4,7 +4,8 @@ The pipeline and `tgmon rules check` both read posts through an `Analyzer`, in p
 monitoring channel's shorthand is judged alike live, in a replay and in an evaluation.
 
 Places are looked for only where they matter: in posts the rules matched (about 3% of a feed) and
-in monitoring channels, whose shorthand is made of them. The other posts cost the engine alone.
+in monitoring channels while a threat is open there, whose shorthand is made of them. The other
+posts cost the engine alone.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ class Analyzer:
         """The post's verdict with its places; `new` posts (not edits) move the channel's context."""
         result = self.engine.verdict(doc)
         monitored = self.context.applies(doc)
-        if not result.matches and not monitored:
-            return result
+        threat_open = monitored and self.context.is_open(doc)
+        if not result.matches and not threat_open:
+            return result  # no alert, and no threat for a shorthand post to update: its places would not be used
         if self.finder is not None:
-            alarm = result.alert or (monitored and self.context.is_open(doc))
+            alarm = result.alert or threat_open
             home = self.homes(doc.channel_id) if doc.channel_id is not None else ()
             places = self.finder.find(doc.text, home, alarm=alarm)
             if places:

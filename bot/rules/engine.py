@@ -229,8 +229,11 @@ class _Requirement(NamedTuple):
 
     words: frozenset[int]
     groups: tuple[frozenset[int], ...]
+    tags: frozenset[str] = frozenset()  # the rule's channel tags: out of scope elsewhere, so never possible
 
-    def met(self, present: set[int]) -> bool:
+    def met(self, present: set[int], tags: frozenset[str]) -> bool:
+        if self.tags and self.tags.isdisjoint(tags):
+            return False
         return self.words <= present and all(not group.isdisjoint(present) for group in self.groups)
 
 
@@ -336,13 +339,20 @@ class Engine:
         for rule in self.rules:
             groups = tuple(frozenset().union(*(needed(t) for t in group)) for group in rule.all)
             for term in rule.any:
-                requirement = _Requirement(needed(term), groups)
+                requirement = _Requirement(needed(term), groups, rule.tags)
                 for word in requirement.words.union(*groups):
                     self._needs[word].append(requirement)
         self._automaton = _word_automaton(vocabulary, set(self._needs), self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
-        patterns = [p.pattern for r in self.rules for p in r.regex]
-        self._any_regex = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+        # One alternation per channel-tag scope: a monitors-only pattern is not searched in every news post.
+        by_scope: dict[frozenset[str], list[str]] = defaultdict(list)
+        for rule in self.rules:
+            by_scope[rule.tags].extend(p.pattern for p in rule.regex)
+        self._scoped_regex = [
+            (tags, re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE))
+            for tags, patterns in by_scope.items()
+            if patterns
+        ]
         self._all_forms = frozenset(self._by_form)
         self._cache: dict[str, frozenset[int]] = {}
         self._english_words: dict[str, frozenset[int]] = {}
@@ -373,7 +383,9 @@ class Engine:
             self._english_words[word] = found
         return found
 
-    def _worth_a_look(self, text: str, folded: str, *, folded_mixed: bool = False) -> bool | None:
+    def _worth_a_look(
+        self, text: str, folded: str, tags: frozenset[str] = frozenset(), *, folded_mixed: bool = False
+    ) -> bool | None:
         """Pass 1: could any rule fire? One Aho-Corasick scan finds which term words occur.
 
         Hits inside longer words are dropped by a look at the characters around them; English hits
@@ -381,8 +393,9 @@ class Engine:
         occur; where and in what order is for pass 2. None: the text mixes scripts inside a word,
         fold it (`fold_mixed_words`) and ask again.
         """
-        if self._any_regex is not None and self._any_regex.search(text):
-            return True
+        for scope, pattern in self._scoped_regex:
+            if (not scope or not scope.isdisjoint(tags)) and pattern.search(text):
+                return True
         folded = " " + folded  # so that a short word opening the text has a space before it, as keyed
         size = len(folded)
         present: set[int] = set()
@@ -408,7 +421,7 @@ class Engine:
             for word in ids:
                 if word not in present:
                     present.add(word)
-                    if any(requirement.met(present) for requirement in self._needs[word]):
+                    if any(requirement.met(present, tags) for requirement in self._needs[word]):
                         return True
         return False
 
@@ -429,10 +442,10 @@ class Engine:
             return []
         split = split_hashtags(text)
         folded, aligned = fold_text(split)
-        possible = self._worth_a_look(text, folded)
+        possible = self._worth_a_look(text, folded, doc.channel_tags)
         if possible is None:  # a word mixes scripts: fold it (letter for letter: alignment holds), look again
             folded = fold_mixed_words(folded, check=False)
-            possible = self._worth_a_look(text, folded, folded_mixed=True)
+            possible = self._worth_a_look(text, folded, doc.channel_tags, folded_mixed=True)
         if not possible:
             return []
         if aligned and split == text:

@@ -120,3 +120,13 @@ def test_a_route_to_no_configured_destination_is_an_error(config: Path) -> None:
     assert len(lines) == 1
     assert "alerts.toml: route[0]: telegram:-1005555555555 is not a destination" in lines[0]
     assert "configured: jsonl, telegram:-1001234567890" in lines[0]
+
+
+def test_a_route_to_a_place_the_gazetteer_lacks_is_an_error(config: Path) -> None:
+    (config / "alerts.toml").write_text(
+        '[[route]]\ndestination = "jsonl"\nplaces = ["Курская область", "Кивщина"]\n', encoding="utf-8"
+    )
+    code, _, stderr = check(config, {"TGMON_NOTIFIERS": "jsonl"})
+    assert code == 2
+    (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert "alerts.toml: route[0].places[1]: no place named 'Кивщина'" in line
