@@ -335,14 +335,19 @@ class Engine:
         def needed(term: Term) -> frozenset[int]:
             return frozenset(w for w in term.words if vocabulary.selectivity[w]) or frozenset(term.words)
 
+        # Each requirement is filed under one of its words, the rarest: it can be met only where that
+        # word occurs, so a post checks each requirement once at most, not once per word it shares.
         self._needs: dict[int, list[_Requirement]] = defaultdict(list)
-        for rule in self.rules:
-            groups = tuple(frozenset().union(*(needed(t) for t in group)) for group in rule.all)
-            for term in rule.any:
-                requirement = _Requirement(needed(term), groups, rule.tags)
-                for word in requirement.words.union(*groups):
-                    self._needs[word].append(requirement)
-        self._automaton = _word_automaton(vocabulary, set(self._needs), self._id_sets)
+        wanted: set[int] = set()
+        for requirement in dict.fromkeys(
+            _Requirement(needed(term), tuple(frozenset().union(*(needed(t) for t in g)) for g in rule.all), rule.tags)
+            for rule in self.rules
+            for term in rule.any
+        ):
+            words = requirement.words.union(*requirement.groups)
+            wanted |= words
+            self._needs[max(requirement.words, key=lambda w: (vocabulary.selectivity[w], w))].append(requirement)
+        self._automaton = _word_automaton(vocabulary, wanted, self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         # One alternation per channel-tag scope: a monitors-only pattern is not searched in every news post.
         by_scope: dict[frozenset[str], list[str]] = defaultdict(list)
@@ -418,12 +423,9 @@ class Engine:
                 while after < size and folded[after].isalnum():
                     after += 1
                 ids = self._english_ids(folded[start:after])
-            for word in ids:
-                if word not in present:
-                    present.add(word)
-                    if any(requirement.met(present, tags) for requirement in self._needs[word]):
-                        return True
-        return False
+            present.update(ids)
+        needs = self._needs
+        return any(requirement.met(present, tags) for word in present for requirement in needs.get(word, ()))
 
     def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:
         """Word ids per token; only tokens that can be a rule word (a set intersection) are looked up."""
