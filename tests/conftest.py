@@ -6,10 +6,13 @@ import asyncio
 import io
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from bot.rules.engine import Engine
 from bot.rules.loader import load_rules
@@ -86,3 +89,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (it is laid beside the repository in CI only)")
     return SHARED_DATA
+
+
+Logs = list[MutableMapping[str, Any]]
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    """Every structlog event, whatever level and renderer an earlier test configured."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with capture_logs() as captured:
+            yield captured
+    finally:
+        structlog.configure(**saved)

@@ -7,7 +7,7 @@ A fake `ServiceView` pins each reply line; a real `LiveView` over a replayed arc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -16,8 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import structlog
-from structlog.testing import capture_logs
 from telethon.extensions import html as telethon_html
 from telethon.tl import types
 
@@ -31,24 +29,12 @@ from bot.settings import ChannelConfig, Channels
 from bot.sources.replay import ReplaySource
 from bot.status import LiveView
 from bot.store.sqlite import SQLiteStore
+from tests.conftest import Logs
 from tests.helpers import T0, write_jsonl
 
-Logs = list[MutableMapping[str, Any]]
 MSK = ZoneInfo("Europe/Moscow")
 ANALYST = 7001
 STRANGER = 4242
-
-
-@pytest.fixture
-def logs() -> Iterator[Logs]:
-    """Every structlog event, whatever level and renderer an earlier test configured."""
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
 
 
 def iso_ago(seconds: float) -> str:

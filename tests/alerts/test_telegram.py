@@ -15,8 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import structlog
-from structlog.testing import capture_logs
 from telethon import TelegramClient, errors, events
 from telethon.extensions import html as telethon_html
 from telethon.helpers import add_surrogate, del_surrogate
@@ -30,7 +28,8 @@ from bot.alerts.outbox import build_alert
 from bot.alerts.telegram import CommandListener, TelegramNotifier
 from bot.models import Channel, Post
 from bot.rules.engine import Match, verdict
-from tests.alerts.test_commands import ANALYST, STRANGER, FakeView, Logs
+from tests.alerts.test_commands import ANALYST, STRANGER, FakeView
+from tests.conftest import Logs
 from tests.helpers import T0
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -494,17 +493,6 @@ async def test_real_client_flood_wait_reaches_the_dispatcher(wire: tuple[Telegra
 
 
 # --- CommandListener -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def logs() -> Iterator[Logs]:
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
 
 
 def test_listener_registers_and_unregisters_one_handler(client: FakeBotClient) -> None:
