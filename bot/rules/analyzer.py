@@ -35,7 +35,7 @@ class Analyzer:
 
     def verdict(self, doc: Document, *, new: bool = True) -> Verdict:
         """The post's verdict with its places; `new` posts (not edits) move the channel's context."""
-        result = self.engine.verdict(doc)
+        result, tokens = self.engine.read(doc)
         monitored = self.context.applies(doc)
         threat_open = monitored and self.context.is_open(doc)
         if not result.matches and not threat_open:
@@ -43,7 +43,7 @@ class Analyzer:
         if self.finder is not None:
             alarm = result.alert or threat_open
             home = self.homes(doc.channel_id) if doc.channel_id is not None else ()
-            places = self.finder.find(doc.text, home, alarm=alarm)
+            places = self.finder.find(doc.text, home, alarm=alarm, tokens=tokens)
             if places:
                 result = replace(result, places=tuple(places))
         if monitored and new:

@@ -439,9 +439,25 @@ class Engine:
     # -- matching ---------------------------------------------------------------------------------
 
     def match(self, doc: Document) -> list[Match]:
+        return self._match(doc)[0]
+
+    def verdict(self, doc: Document) -> Verdict:
+        return self.read(doc)[0]
+
+    def read(self, doc: Document) -> tuple[Verdict, list[Token] | None]:
+        """The verdict, and the post's words with offsets when something matched (the places finder
+        reads the same words: tokenizing a long post again would cost as much as matching it)."""
+        matches, tokens = self._match(doc)
+        result = verdict(matches)
+        if result.all_clear:
+            ends = sorted({c for m in result.matches for c in self._rules_by_id[m.rule].clears})
+            result = replace(result, clears=tuple(ends))
+        return result, tokens
+
+    def _match(self, doc: Document) -> tuple[list[Match], list[Token] | None]:
         text = doc.text
         if not text:
-            return []
+            return [], None
         split = split_hashtags(text)
         folded, aligned = fold_text(split)
         possible = self._worth_a_look(text, folded, doc.channel_tags)
@@ -449,22 +465,16 @@ class Engine:
             folded = fold_mixed_words(folded, check=False)
             possible = self._worth_a_look(text, folded, doc.channel_tags, folded_mixed=True)
         if not possible:
-            return []
+            return [], None
         if aligned and split == text:
             # The folded text's offsets are the original's: its words, with offsets, are the answer.
             words = list(FOLDED_WORD_RE.finditer(blank_links(folded)))
-            return self._evaluate(doc, self._all_ids([w.group() for w in words]), [w.span() for w in words])
+            matches = self._evaluate(doc, self._all_ids([w.group() for w in words]), [w.span() for w in words])
+            return matches, [Token(w.start(), w.end(), w.group()) for w in words] if matches else None
         if not self._evaluate(doc, self._all_ids(FOLDED_WORD_RE.findall(folded)), None):
-            return []
+            return [], None
         exact = tokenize(text)
-        return self._evaluate(doc, self._all_ids([t.text for t in exact]), [(t.start, t.end) for t in exact])
-
-    def verdict(self, doc: Document) -> Verdict:
-        result = verdict(self.match(doc))
-        if result.all_clear:
-            ends = sorted({c for m in result.matches for c in self._rules_by_id[m.rule].clears})
-            result = replace(result, clears=tuple(ends))
-        return result
+        return self._evaluate(doc, self._all_ids([t.text for t in exact]), [(t.start, t.end) for t in exact]), exact
 
     def _evaluate(
         self, doc: Document, token_ids: Sequence[frozenset[int]], spans: Sequence[tuple[int, int]] | None
