@@ -215,9 +215,9 @@ class PlaceFinder:
         """Longest names first, left to right; a token belongs to one name at most."""
         spans: list[_Span] = []
         index = 0
-        known = self.gazetteer.__contains__  # one C lookup a word: most words name no place
+        lookup = self.gazetteer.lookup  # cached: a feed repeats its words, and most name no place
         while index < len(words):
-            if not known(words[index].text):
+            if not lookup(words[index].text):
                 index += 1
                 continue
             if words[index].text in _SIDES and index and words[index - 1].text in _FROM_WORDS:
