@@ -13,8 +13,6 @@ from rich.table import Table
 from bot.cli.common import ConfigDir, DataDir, EnvFile, JsonOpt, app, guard, opened_store, out, run_async, settings_from
 from bot.errors import UserError
 from bot.settings import ChannelConfig, load_channels, parse_username
-from bot.sources.channels import ChannelRegistry
-from bot.sources.session import connect_authorized, exclusive
 
 channels_app = typer.Typer(
     help="The channels tgmon follows (config/channels.toml), and what Telegram says of them.",
@@ -197,6 +195,9 @@ def channels_resolve(
     """Ask Telegram for every configured channel once; keep id and access hash; report the unreachable."""
 
     async def body() -> None:
+        from bot.sources.channels import ChannelRegistry  # Telethon: loaded by the command that needs it
+        from bot.sources.session import connect_authorized, exclusive
+
         settings = settings_from(data_dir, config_dir, env_file)
         with exclusive(settings):
             client = await connect_authorized(settings)

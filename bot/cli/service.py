@@ -1,4 +1,9 @@
-"""The service and its account: `tgmon run`, `tgmon login`, `tgmon check-config`."""
+"""The service and its account: `tgmon run`, `tgmon login`, `tgmon check-config`.
+
+Telethon and what builds on it are imported inside the commands that talk to Telegram: importing it
+costs 0.2 s, which `tgmon replay`, `stats` or `search` (this module loads with every command) would
+pay for nothing.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.alerts.commands import CommandHandler
 from bot.alerts.policy import load_alerts_config
-from bot.alerts.telegram import CommandListener
 from bot.cli.common import (
     ConfigDir,
     DataDir,
@@ -37,12 +40,6 @@ from bot.pipeline import Pipeline
 from bot.rules.engine import Engine
 from bot.rules.loader import RulesReloader
 from bot.settings import Settings
-from bot.sources.media import MediaDownloader
-from bot.sources.recording import Recorder
-from bot.sources.session import connect_authorized, exclusive, session_path
-from bot.sources.session import login as login_user
-from bot.sources.telegram import TelegramSource
-from bot.status import LiveView
 
 
 @app.command()
@@ -62,6 +59,8 @@ def run(
     """The service: follow the configured channels live, archive every post, raise alerts."""
 
     async def body() -> None:
+        from bot.sources.session import connect_authorized, exclusive
+
         settings = settings_from(data_dir, config_dir, env_file)
         engine = rules_engine(settings, rules)
         with exclusive(settings):
@@ -75,6 +74,13 @@ def run(
 
 
 async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
+    from bot.alerts.commands import CommandHandler
+    from bot.alerts.telegram import CommandListener
+    from bot.sources.media import MediaDownloader
+    from bot.sources.recording import Recorder
+    from bot.sources.telegram import TelegramSource
+    from bot.status import LiveView
+
     env = settings.env
     async with (
         opened_store(settings.data_dir, create=True) as store,
@@ -162,6 +168,9 @@ def login(
     """Log the user account in on a terminal (phone, code, 2FA) and keep the session."""
 
     async def body() -> None:
+        from bot.sources.session import exclusive, session_path
+        from bot.sources.session import login as login_user
+
         settings = settings_from(data_dir, config_dir, env_file)
         if not sys.stdin.isatty():
             raise UserError(

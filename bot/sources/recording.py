@@ -49,10 +49,6 @@ def decode(value: Any) -> Any:
         raise ValueError(f"`tl` is not a serialized Telethon object ({type(exc).__name__}: {exc})") from None
 
 
-def is_recording(first: Mapping[str, Any]) -> bool:
-    return isinstance(first.get("tl"), str) and "channel_id" not in first
-
-
 class Recorder:
     """Appends every update and history message to a recording; flushed per line, so a crash loses none."""
 

@@ -39,7 +39,6 @@ from bot.models import (
     synthetic_message_id,
 )
 from bot.sources import Cursor, CursorLookup, SourceItem
-from bot.sources.recording import Playback, is_recording
 
 log = get_logger("tgmon.replay")
 
@@ -437,6 +436,11 @@ def detect_format(path: Path) -> str:
     return "tl" if isinstance(record, dict) and is_recording(record) else "jsonl"
 
 
+def is_recording(first: Mapping[str, Any]) -> bool:
+    """A line of `tgmon run --record` (`{"received_at", "tl"}`), as opposed to a tgmon JSONL post."""
+    return isinstance(first.get("tl"), str) and "channel_id" not in first
+
+
 def resolve_inputs(paths: Sequence[Path]) -> list[Path]:
     """Files to replay; a Telegram Desktop export folder stands for its result.json."""
     resolved = []
@@ -494,7 +498,12 @@ class ReplaySource:
             if fmt == "export":
                 items = self._export(path, key, head, saved)
             else:
-                parse = Playback().events if fmt == "tl" else _one_event
+                if fmt == "tl":
+                    from bot.sources.recording import Playback  # Telethon, 0.2 s to import: only for recordings
+
+                    parse = Playback().events
+                else:
+                    parse = _one_event
                 items = self._jsonl(path, key, head, saved, parse)
             async for item in items:
                 if item.event is not None and not self._wanted(item.event):
