@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from bot.places.finder import PlaceFinder
 from bot.places.gazetteer import load_gazetteer
 from bot.rules.analyzer import Analyzer
 from bot.rules.engine import NO_MATCH, Document, Engine, Verdict
+from bot.rules.remote import RulesProcess
 from bot.settings import Channels
 from bot.sources import Cursor, Source, SourceItem
 from bot.store import Outcome, Store, WriteTx
@@ -36,6 +37,8 @@ log = get_logger("tgmon.pipeline")
 
 QUEUE_SIZE = 8000
 BATCH_SIZE = 2000
+MATCH_BATCH = 256  # posts sent to a rules process at a time
+_IN_FLIGHT = 3  # batches on their way to it or back: it never waits for the next one
 DRAIN_GRACE_S = 10.0
 _RETRY_CAP_S = 60.0
 _YIELD_EVERY = 16
@@ -66,7 +69,7 @@ class Pipeline:
     def __init__(
         self,
         store: Store,
-        engine: Engine,
+        engine: Engine | RulesProcess,
         dispatcher: Dispatcher,
         channels: Channels | None = None,
         *,
@@ -77,7 +80,13 @@ class Pipeline:
         places: PlaceFinder | None = None,
     ) -> None:
         self.store = store
-        self.analyzer = Analyzer(engine, places or PlaceFinder(load_gazetteer()), self._homes)
+        # Matching in this process, or in a rules process of its own (`bot.rules.remote`).
+        self.remote = engine if isinstance(engine, RulesProcess) else None
+        self.analyzer = (
+            Analyzer(engine, places or PlaceFinder(load_gazetteer()), self._homes)
+            if isinstance(engine, Engine)
+            else None
+        )
         self.dispatcher = dispatcher
         self.channels = channels or Channels.of(())
         self.policy = policy or AlertPolicy(dispatcher.destinations, tags_of=self.channels.tags_of)
@@ -90,11 +99,15 @@ class Pipeline:
 
     @property
     def engine(self) -> Engine:
+        if self.analyzer is None:
+            raise RuntimeError("the rules run in a rules process: this pipeline holds no engine")
         return self.analyzer.engine
 
     @engine.setter
     def engine(self, engine: Engine) -> None:
         """A reloaded rules file takes over from the next post; the channels' context carries over."""
+        if self.analyzer is None:
+            raise RuntimeError("the rules run in a rules process: reload them there")
         self.analyzer.engine = engine
 
     def _homes(self, channel_id: int) -> tuple[int, ...]:
@@ -151,6 +164,10 @@ class Pipeline:
         return self.stats
 
     async def _read(self, source: Source) -> None:
+        if self.remote is not None:
+            await self._read_remote(source, self.remote)
+            return
+        assert self.analyzer is not None
         try:
             read = 0
             async for item in source.items(self.store.get_cursor):
@@ -173,6 +190,69 @@ class Pipeline:
                 if self._stopping.is_set():
                     return
         finally:
+            await self._queue.put(None)
+
+    async def _read_remote(self, source: Source, remote: RulesProcess) -> None:
+        """Posts go to the rules process in batches while the next ones are read and the last stored."""
+        incoming: asyncio.Queue[SourceItem | None] = asyncio.Queue(maxsize=4 * MATCH_BATCH)
+
+        async def feed() -> None:
+            try:
+                async for item in source.items(self.store.get_cursor):
+                    if incoming.full():
+                        await incoming.put(item)
+                    else:
+                        incoming.put_nowait(item)
+                    if self._stopping.is_set():
+                        return
+            finally:
+                await incoming.put(None)
+
+        feeder = asyncio.create_task(feed(), name="pipeline-feed")
+        in_flight: deque[tuple[list[SourceItem], asyncio.Future[list[Verdict]]]] = deque()
+
+        async def deliver() -> None:
+            batch, answer = in_flight.popleft()
+            verdicts = iter(await answer)
+            for item in batch:
+                result = next(verdicts) if isinstance(item.event, Post | Edit) else NO_MATCH
+                if self._queue.full():
+                    await self._queue.put((item, result))
+                else:
+                    self._queue.put_nowait((item, result))
+
+        try:
+            ended = False
+            while not ended:
+                if in_flight and (incoming.empty() or len(in_flight) >= _IN_FLIGHT):
+                    await deliver()  # nothing more to send now, or enough on its way: take answers first
+                    continue
+                first = await incoming.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < MATCH_BATCH and not incoming.empty():
+                    item = incoming.get_nowait()
+                    if item is None:
+                        ended = True
+                        break
+                    batch.append(item)
+                docs = [
+                    (self.document(item.event), isinstance(item.event, Post))
+                    for item in batch
+                    if isinstance(item.event, Post | Edit)
+                ]
+                in_flight.append((batch, remote.submit(docs)))
+            while in_flight:
+                await deliver()
+            await feeder  # a source that failed fails the run
+        finally:
+            for _, answer in in_flight:
+                answer.cancel()
+            if not feeder.done():
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeder
             await self._queue.put(None)
 
     async def _write(self) -> None:

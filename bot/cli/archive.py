@@ -23,6 +23,7 @@ from bot.cli.common import (
     DataDir,
     EnvFile,
     JsonOpt,
+    Matcher,
     RulesOpt,
     alerting,
     app,
@@ -33,13 +34,13 @@ from bot.cli.common import (
     packaged,
     progress_bar,
     rules_engine,
+    rules_matcher,
     run_async,
     settings_from,
     stop_on_signals,
 )
 from bot.errors import UserError
 from bot.pipeline import Pipeline, RunStats
-from bot.rules.engine import Engine
 from bot.rules.query import is_fts_syntax, query_words, search_expression, snippet
 from bot.settings import Channels, Settings, load_channels
 from bot.sources.replay import ReplaySource, parse_time
@@ -67,7 +68,7 @@ _CSV_FIELDS = (
 
 async def _replay(
     settings: Settings,
-    engine: Engine,
+    engine: Matcher,
     channels: Channels,
     files: list[Path],
     data_dir: Path,
@@ -151,12 +152,12 @@ def replay(
 
     async def body() -> None:
         settings = settings_from(data_dir, config_dir, env_file)
-        engine = rules_engine(settings, rules)
         channels = settings.channels
         wanted = (lambda cid, username: channels.lookup(cid, username) is not None) if only_configured else None
-        stats, source, totals = await _replay(
-            settings, engine, channels, files, settings.data_dir, rate, wait, progress, wanted, tl
-        )
+        async with rules_matcher(settings, rules, channels) as matcher:
+            stats, source, totals = await _replay(
+                settings, matcher, channels, files, settings.data_dir, rate, wait, progress, wanted, tl
+            )
         err.print(_summary(stats, source, totals))
 
     run_async(body)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ from bot.logging import configure as configure_logging
 from bot.logging import get_logger, register_secrets
 from bot.rules.engine import Engine
 from bot.rules.loader import load_rules
+from bot.rules.remote import RulesProcess
 from bot.settings import Channels, Settings, load_settings
 from bot.store import Store
 from bot.store.sqlite import SQLiteStore, open_store
 
 T = TypeVar("T")
+Matcher = Engine | RulesProcess
 log = get_logger("tgmon.cli")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -89,12 +92,33 @@ def packaged(name: str) -> Path:
     return Path(str(resources.files("bot") / name))
 
 
-def rules_engine(settings: Settings, override: Path | None) -> Engine:
+def rules_path(settings: Settings, override: Path | None) -> Path:
+    """`--rules`, else config/rules.toml, else the pack shipped with tgmon."""
     path = override or settings.rules_path
     if override is None and not path.exists():
         path = packaged("rules/default.toml")
         log.info("rules.default_pack", path=str(path), hint=f"create {settings.rules_path} to customise")
-    return load_rules(path)
+    return path
+
+
+def rules_engine(settings: Settings, override: Path | None) -> Engine:
+    return load_rules(rules_path(settings, override))
+
+
+@contextlib.asynccontextmanager
+async def rules_matcher(settings: Settings, override: Path | None, channels: Channels) -> AsyncIterator[Matcher]:
+    """The rules for a long run: in a rules process of their own on a machine with a second core
+    (`bot.rules.remote`: matching then overlaps reading and storing), else in this process."""
+    if (os.cpu_count() or 1) < 2:
+        yield rules_engine(settings, override)
+        return
+    env = settings.env
+    process = RulesProcess(rules_path(settings, override), channels, env.log_level, env.log_format)
+    try:
+        await process.start()
+        yield process
+    finally:
+        process.close()
 
 
 def destination_names(settings: Settings) -> list[str]:

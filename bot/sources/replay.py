@@ -561,7 +561,8 @@ class ReplaySource:
                     continue
                 for index, event in enumerate(events, 1):
                     self.counters.events += 1
-                    await self._pace()
+                    if self.rate:  # as fast as possible: no coroutine per event
+                        await self._pace()
                     yield SourceItem(event, cursor if index == len(events) else None)
         if self.on_progress:
             self.on_progress(path, size, size)
@@ -605,7 +606,8 @@ class ReplaySource:
                         yield SourceItem(None, cursor)
                         continue
                     self.counters.events += 1
-                    await self._pace()
+                    if self.rate:  # as fast as possible: no coroutine per event
+                        await self._pace()
                     yield SourceItem(post, cursor)
             except ijson.JSONError as exc:
                 raise UserError(
