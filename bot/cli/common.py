@@ -237,6 +237,7 @@ async def alerting(
     if chats:  # Telethon costs 0.2 s of every start: loaded only when an analyst chat needs it
         from bot.alerts.telegram import TelegramNotifier
         from bot.sources.session import connect_authorized, connect_bot
+
         if settings.env.bot_token is not None:
             client, owned = await connect_bot(settings), True
         elif client is None:
