@@ -380,7 +380,7 @@ async def test_two_hour_outage_with_1000_posts_edits_and_deletions_is_caught_up_
     digest_lines = [line for line in screen.getvalue().splitlines() if "late alerts" in line]
     # Runs of late alerts go as digests; one that comes alone in a delivery batch goes as itself.
     assert sum(int(line.split("late alerts")[0].split()[-1]) for line in digest_lines) >= 20
-    assert screen.getvalue().count("MISSILE") == 40
+    assert screen.getvalue().count("MISSILE") == 40, screen.getvalue()
 
     # A second restart with nothing new raises nothing again.
     alerts_before = count(tmp_data_dir, "alerts")
