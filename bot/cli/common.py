@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,7 +116,12 @@ async def rules_matcher(settings: Settings, override: Path | None, channels: Cha
     env = settings.env
     process = RulesProcess(rules_path(settings, override), channels, env.log_level, env.log_format)
     try:
-        await process.start()
+        try:
+            await process.start()
+        except (OSError, BrokenProcessPool) as exc:  # no semaphores or no fork here: match in process
+            log.warning("rules.process_unavailable", error=f"{type(exc).__name__}: {exc}", fallback="in process")
+            yield rules_engine(settings, override)
+            return
         yield process
     finally:
         process.close()

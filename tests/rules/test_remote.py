@@ -25,6 +25,7 @@ from bot.rules.remote import RulesProcess
 from bot.settings import ChannelConfig, Channels
 from bot.sources.replay import ReplaySource
 from bot.store.sqlite import SQLiteStore
+from tests.conftest import Logs
 from tests.helpers import REPO, RULES_TOML, T0, read_jsonl, write_jsonl
 
 MONITOR = 2193251936
@@ -137,3 +138,21 @@ def alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_without_a_rules_process_the_rules_run_in_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, logs: Logs
+) -> None:
+    """A host with no semaphores (or no spawn) still replays: in one process, with a warning."""
+    from bot.cli.common import rules_matcher
+    from bot.settings import load_settings
+
+    async def refuse(self: RulesProcess) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(RulesProcess, "start", refuse)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    settings = load_settings(config_dir=REPO / "config", data_dir=tmp_path)
+    async with rules_matcher(settings, RULES_TOML, CHANNELS) as matcher:
+        assert isinstance(matcher, Engine)
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["rules.process_unavailable"]
