@@ -36,6 +36,7 @@ from bot.settings import Channels
 
 _analyzer: Analyzer | None = None  # in the rules process
 _ORPHAN_CHECK_S = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for the child when its parent dies
 
 
 def _follow_parent(parent: int) -> None:
@@ -51,9 +52,6 @@ def _follow_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="follow-parent", daemon=True).start()
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _load(path: str, channels: Channels, log_level: str, log_format: str) -> int:
