@@ -1,4 +1,4 @@
-"""Build the shipped gazetteer, bot/places/data/{places.tsv,forms.marisa}, from maintained sources.
+"""Build the shipped gazetteer, bot/places/data/{places.tsv.gz,forms.marisa}, from maintained sources.
 
 A developer script: neither the tests nor the service run it. It needs the build-time sources:
 
@@ -16,6 +16,7 @@ common words. Same inputs, byte-identical output.
 from __future__ import annotations
 
 import gettext
+import gzip
 import sys
 import tomllib
 from collections import Counter
@@ -639,7 +640,8 @@ def write_places(nodes: list[Node], path: Path) -> None:
         parent = "" if node.parent is None else str(node.parent)
         names = "|".join(n.text for n in node.names)
         lines.append(f"{place}\t{node.kind}\t{node.country}\t{node.code}\t{parent}\t{node.weight}\t{names}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # mtime 0: the same places give the same bytes, so a rebuild that changes nothing changes no file.
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), 9, mtime=0))
 
 
 def main() -> None:
@@ -653,7 +655,7 @@ def main() -> None:
         merged[key] = merged.get(key, 0) | flags
     entries = sorted((key[0], (*key[1:], flags)) for key, flags in merged.items())
     trie = marisa_trie.RecordTrie(RECORD_FORMAT, entries)
-    write_places(nodes, DATA / "places.tsv")
+    write_places(nodes, DATA / "places.tsv.gz")
     trie.save(str(DATA / "forms.marisa"))
 
     kinds = Counter((n.country, n.kind) for n in nodes)
