@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import ahocorasick
+import ahocorasick_rs
 
 if TYPE_CHECKING:
     from bot.places.finder import Mention
@@ -222,6 +222,7 @@ def selectivity(word: str) -> int:
 _FORM, _PREFIX, _ENGLISH, _MIXED = 0, 1, 2, 3
 _SHORT = 2
 _WORD_STARTS = (" ", "\n")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _Requirement(NamedTuple):
@@ -256,17 +257,27 @@ class _IdSets:
         return self.sets[self.index(ids)]
 
 
-def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) -> Any:
-    """Aho-Corasick automaton of every form of the `wanted` words: pass 1 in one C-speed scan.
+class _WordScan(NamedTuple):
+    """Aho-Corasick automaton of every form of the rule words, and what each of its keys stands for."""
+
+    automaton: ahocorasick_rs.AhoCorasick
+    values: list[int]  # per key: which set of word ids it stands for, and its kind (see `_word_scan`)
+
+
+def _word_scan(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) -> _WordScan:
+    """Every form of the `wanted` words in one automaton: pass 1 is one Rust-speed scan of a post.
 
     Each key's value is one int (a tuple per key costs 70 bytes more, times 70,000 keys): the key's
-    kind, its length, and which set of word ids it stands for. A form must be a whole word, a prefix
-    must start one, an English key is the part of a word its stem shares, confirmed by stemming.
+    kind and which set of word ids it stands for. A form must be a whole word, a prefix must start
+    one, an English key is the part of a word its stem shares, confirmed by stemming. The contiguous
+    NFA scans as fast here as the DFA, in 1 MB instead of 40.
     """
-    automaton = ahocorasick.Automaton()
+    keys: list[str] = []
+    values: list[int] = []
 
     def add(key: str, kind: int, ids: Iterable[int]) -> None:
-        automaton.add_word(key, (id_sets.index(ids) << 10) | (min(len(key), 255) << 2) | kind)
+        keys.append(key)
+        values.append((id_sets.index(ids) << 2) | kind)
 
     for form, ids in vocabulary.by_form.items():
         if ids & wanted:
@@ -284,16 +295,13 @@ def _word_automaton(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) 
         if kind == "en" and word_id in wanted:
             stem = english_key(word).removeprefix("en:")
             english.add(os.path.commonprefix([stem, word]) or word)  # noqa: RUF071 (a character prefix)
-    for key in english:
+    for key in sorted(english):
         add(key, _ENGLISH, ())
     # Look-alike letters meeting the other script: the same scan tells whether any word needs folding.
     for pair in mixed_pairs():
-        if pair not in automaton:
-            add(pair, _MIXED, ())
-    if not len(automaton):
-        add("\x00", _FORM, ())  # an automaton must hold a word; this one never occurs
-    automaton.make_automaton()
-    return automaton
+        add(pair, _MIXED, ())
+    automaton = ahocorasick_rs.AhoCorasick(keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+    return _WordScan(automaton, values)
 
 
 def term_words(text: str) -> list[str]:
@@ -347,7 +355,7 @@ class Engine:
             words = requirement.words.union(*requirement.groups)
             wanted |= words
             self._needs[max(requirement.words, key=lambda w: (vocabulary.selectivity[w], w))].append(requirement)
-        self._automaton = _word_automaton(vocabulary, wanted, self._id_sets)
+        self._scan = _word_scan(vocabulary, wanted, self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         # One alternation per channel-tag scope: a monitors-only pattern is not searched in every news post.
         by_scope: dict[frozenset[str], list[str]] = defaultdict(list)
@@ -405,24 +413,29 @@ class Engine:
         size = len(folded)
         present: set[int] = set()
         id_sets = self._id_sets.sets
-        for end, value in self._automaton.iter(folded):
-            kind, length = value & 3, (value >> 2) & 255
+        values = self._scan.values
+        try:
+            hits = self._scan.automaton.find_matches_as_indexes(folded, overlapping=True)
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, and not part of any word either
+            folded = _SURROGATES.sub("\ufffd", folded)
+            hits = self._scan.automaton.find_matches_as_indexes(folded, overlapping=True)
+        for key, start, end in hits:
+            value = values[key]
+            kind = value & 3
             if kind == _MIXED:
                 if folded_mixed:
                     continue
                 return None
-            start = end - length + 1
             if folded[start - 1].isalnum() and not folded[start].isspace():
                 continue
-            after = end + 1
-            ids = id_sets[value >> 10]
+            ids = id_sets[value >> 2]
             if kind == _FORM:
-                if after < size and folded[after].isalnum():
+                if end < size and folded[end].isalnum():
                     continue
             elif kind == _ENGLISH:
-                while after < size and folded[after].isalnum():
-                    after += 1
-                ids = self._english_ids(folded[start:after])
+                while end < size and folded[end].isalnum():
+                    end += 1
+                ids = self._english_ids(folded[start:end])
             present.update(ids)
         needs = self._needs
         return any(requirement.met(present, tags) for word in present for requirement in needs.get(word, ()))
