@@ -24,7 +24,12 @@ _NEEDS_DROP = re.compile(f"[{_INVISIBLE}{_MARKS}]")
 # plain equivalents first, so the full NFKC pass runs only on texts that need it for their words.
 # Each is one character for one, so offsets into the folded text stay offsets into the original.
 _HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "."), ("№", "N"))
-URL_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+|\b[\w.-]+\.(?:com|org|net|ru|ua|me|io)(?:/\S*)?", re.I)
+# Links: a scheme or `www.` / `t.me/` up to the next space, or a bare domain. Each is looked for only
+# where a scan led by a literal character (fast in `re`) finds its mark: a full search tries every word.
+_SCHEME_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+", re.I)
+_SCHEME_MARK = re.compile(r"://|\.(?:me/|(?<=www\.))", re.I)
+_DOMAIN_RE = re.compile(r"\b[\w.-]+\.(?:com|org|net|ru|ua|me|io)(?:/\S*)?", re.I)
+_DOMAIN_MARK = re.compile(r"\.(?:com|org|net|ru|ua|me|io)", re.I)
 MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
 HASHTAG_RE = re.compile(r"#([^\W_]\w*)")
 _CAMEL_RE = re.compile(r"(?<=[a-zа-яёіїєґ])(?=[A-ZА-ЯЁІЇЄҐ])")
@@ -129,8 +134,12 @@ def fold_text(text: str) -> tuple[str, bool]:
 
 def blank_links(text: str) -> str:
     """URLs and @mentions turned into spaces of the same length: no words there, offsets intact."""
-    if "." in text or "@" in text:
-        return MENTION_RE.sub(_blank, URL_RE.sub(_blank, text))
+    if _SCHEME_MARK.search(text):
+        text = _SCHEME_RE.sub(_blank, text)
+    if _DOMAIN_MARK.search(text):
+        text = _DOMAIN_RE.sub(_blank, text)
+    if "@" in text:
+        text = MENTION_RE.sub(_blank, text)
     return text
 
 

@@ -57,6 +57,13 @@ def test_urls_and_mentions_are_not_words() -> None:
     assert [t.text for t in tokenize(text)] == ["тревога", "и", "все"]
 
 
+@pytest.mark.parametrize(
+    "link", ["HTTPS://trevoga", "http://тревога", "Www.Trevoga.Ru/тревога", "T.ME/trevoga", "тревога.ru/тревога"]
+)
+def test_links_in_any_case_and_without_a_dot_are_not_words(link: str) -> None:
+    assert [t.text for t in tokenize(f"Тревога {link} и всё")] == ["тревога", "и", "все"]
+
+
 def test_email_like_and_short_at_are_words() -> None:
     # "@ab" is too short to be a username: the word stays.
     assert [t.text for t in tokenize("@ab тревога")] == ["ab", "тревога"]
