@@ -231,6 +231,9 @@ class _Requirement(NamedTuple):
     words: frozenset[int]
     groups: tuple[frozenset[int], ...]
     tags: frozenset[str] = frozenset()  # the rule's channel tags: out of scope elsewhere, so never possible
+    # Phrases whose stop words pass 1 does not see ("ракеты на", "under fire"): when one of these is
+    # all the post may hold, its words are looked for in order before pass 2 is paid for.
+    confirm: tuple[Term, ...] = ()
 
     def met(self, present: set[int], tags: frozenset[str]) -> bool:
         if self.tags and self.tags.isdisjoint(tags):
@@ -347,14 +350,20 @@ class Engine:
         # word occurs, so a post checks each requirement once at most, not once per word it shares.
         self._needs: dict[int, list[_Requirement]] = defaultdict(list)
         wanted: set[int] = set()
-        for requirement in dict.fromkeys(
-            _Requirement(needed(term), tuple(frozenset().union(*(needed(t) for t in g)) for g in rule.all), rule.tags)
-            for rule in self.rules
-            for term in rule.any
-        ):
-            words = requirement.words.union(*requirement.groups)
-            wanted |= words
-            self._needs[max(requirement.words, key=lambda w: (vocabulary.selectivity[w], w))].append(requirement)
+        phrases: dict[tuple[frozenset[int], tuple[frozenset[int], ...], frozenset[str]], list[Term] | None] = {}
+        for rule in self.rules:
+            groups = tuple(frozenset().union(*(needed(t) for t in g)) for g in rule.all)
+            for term in rule.any:
+                key = (needed(term), groups, rule.tags)
+                known = phrases.setdefault(key, [])
+                if len(key[0]) == len(set(term.words)):
+                    phrases[key] = None  # a term pass 1 sees whole: no confirming needed
+                elif known is not None:
+                    known.append(term)
+        for (words, groups, tags), confirm in phrases.items():
+            wanted |= words.union(*groups)
+            requirement = _Requirement(words, groups, tags, tuple(confirm or ()))
+            self._needs[max(words, key=lambda w: (vocabulary.selectivity[w], w))].append(requirement)
         self._scan = _word_scan(vocabulary, wanted, self._id_sets)
         self._regex_rules = frozenset(i for i, r in enumerate(self.rules) if r.regex)
         # One alternation per channel-tag scope: a monitors-only pattern is not searched in every news post.
@@ -438,7 +447,23 @@ class Engine:
                 ids = self._english_ids(folded[start:end])
             present.update(ids)
         needs = self._needs
-        return any(requirement.met(present, tags) for word in present for requirement in needs.get(word, ()))
+        confirm: list[Term] = []
+        for word in present:
+            for requirement in needs.get(word, ()):
+                if requirement.met(present, tags):
+                    if not requirement.confirm:
+                        return True
+                    confirm.extend(requirement.confirm)
+        return bool(confirm) and self._in_order(folded, confirm)
+
+    def _in_order(self, folded: str, terms: Sequence[Term]) -> bool:
+        """Whether any of these phrases occurs with its stop words: pass 2's word search, no rules."""
+        token_ids = self._all_ids(FOLDED_WORD_RE.findall(blank_links(folded)))
+        positions: dict[int, list[int]] = defaultdict(list)
+        for index, ids in enumerate(token_ids):
+            for word in ids:
+                positions[word].append(index)
+        return any(_find(term, token_ids, positions) for term in terms)
 
     def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:
         """Word ids per token; only tokens that can be a rule word (a set intersection) are looked up."""
