@@ -92,6 +92,22 @@ def test_phrase_words_in_order() -> None:
     assert hits(engine, "воздушная, тревога") == ["воздушная, тревога"]
 
 
+def test_phrase_with_stop_words_needs_them_in_place() -> None:
+    # Pass 1 does not see "на" or "under": these phrases are confirmed in order before rules run.
+    engine = rules_engine(
+        {"id": "r", "category": "c", "any": ["ракеты на", "under fire"]},
+        {"id": "s", "category": "c", "near": 1, "any": ["сбито ещё"]},
+    )
+    assert hits(engine, "Ракеты, на Киев!") == ["Ракеты, на"]
+    assert hits(engine, "ракеты https://t.me/x на Киев") == ["ракеты https://t.me/x на"]
+    assert hits(engine, "ракеты летят на Киев") == []
+    assert hits(engine, "на ракеты") == []
+    assert hits(engine, "The town is under heavy fire") == []
+    assert hits(engine, "The town is under fire") == ["under fire"]
+    assert hits(engine, "сбито за час ещё") == []
+    assert hits(engine, "сбито уже ещё два") == ["сбито уже ещё"]
+
+
 def test_near() -> None:
     engine = rules_engine({"id": "r", "category": "c", "near": 2, "any": ["слышны взрывы"]})
     assert hits(engine, "слышны взрывы") == ["слышны взрывы"]
