@@ -214,21 +214,18 @@ class PlaceFinder:
     def _spans(self, words: Sequence[Token]) -> list[_Span]:
         """Longest names first, left to right; a token belongs to one name at most."""
         spans: list[_Span] = []
+        texts = [word.text for word in words]
         index = 0
-        lookup = self.gazetteer.lookup  # cached: a feed repeats its words, and most name no place
-        while index < len(words):
-            if not lookup(words[index].text):
-                index += 1
-                continue
-            if words[index].text in _SIDES and index and words[index - 1].text in _FROM_WORDS:
-                index += 1  # "зі сходу" is a direction, not the village of Схід
-                continue
+        for named in self.gazetteer.naming(texts):
+            if named < index:
+                continue  # inside the name found last
+            index = named
+            if texts[index] in _SIDES and index and texts[index - 1] in _FROM_WORDS:
+                continue  # "зі сходу" is a direction, not the village of Схід
             span = self._longest(words, index)
-            if span is None:
-                index += 1
-                continue
-            spans.append(span)
-            index = span.end
+            if span is not None:
+                spans.append(span)
+                index = span.end
         return spans
 
     def _longest(self, words: Sequence[Token], index: int) -> _Span | None:
