@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from rich.console import Console
+from rich.text import Text
 
 from bot.alerts.format import render_console, render_digest
 
@@ -78,12 +79,20 @@ class ConsoleNotifier:
         self.tz = tz or ZoneInfo("UTC")
 
     async def send(self, alert: Mapping[str, Any]) -> str | None:
-        self.console.print(render_console(alert, self.tz))
+        self._print(render_console(alert, self.tz))
         return None
 
     async def send_digest(self, alerts: Sequence[Mapping[str, Any]]) -> str | None:
-        self.console.print(render_digest(alerts, self.tz))
+        self._print(render_digest(alerts, self.tz))
         return None
+
+    def _print(self, text: Text) -> None:
+        """Styled on a terminal; elsewhere (a pipe, a log file) the plain text, without rich's
+        rendering, which costs a replay of thousands of alerts a second of CPU."""
+        if self.console.is_terminal:
+            self.console.print(text)
+        else:
+            self.console.file.write(text.plain + "\n")
 
     async def close(self) -> None:
         return None
