@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -21,6 +21,7 @@ _PHONE = re.compile(r"(?<![\w+])\+\d[\d \-]{8,16}\d")
 _BOT_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")
 _secrets: set[str] = set()
 _PROBLEMS: deque[dict[str, Any]] = deque(maxlen=20)
+_ERRORS: Counter[str] = Counter()
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -60,11 +61,18 @@ def remember_problems(_: Any, level: str, event: MutableMapping[str, Any]) -> Mu
     """structlog processor: the last warnings and errors, already redacted, for `/status`."""
     if level in ("warning", "error", "critical", "exception"):
         _PROBLEMS.append(dict(event))
+        if level != "warning":
+            _ERRORS[str(event.get("event"))] += 1
     return event
 
 
 def recent_problems() -> list[dict[str, Any]]:
     return list(_PROBLEMS)
+
+
+def error_counts() -> dict[str, int]:
+    """Errors logged since the start, by event name: for the metrics."""
+    return dict(_ERRORS)
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:

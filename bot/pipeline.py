@@ -18,6 +18,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bot.alerts.outbox import Dispatcher, raise_alerts
 from bot.alerts.policy import AlertPolicy
@@ -49,6 +50,9 @@ class RunStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)  # by reason: muted, cooldown, duplicate
+    held: Counter[str] = field(default_factory=Counter)  # alerts suppressed, by category
+    posts: Counter[str] = field(default_factory=Counter)  # new posts stored, by channel (username or id)
+    lag_s: float | None = None  # how old the newest post of the last batch was when it was stored
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -96,6 +100,7 @@ class Pipeline:
         self._queue: asyncio.Queue[Matched | None] = asyncio.Queue(maxsize=queue_size)
         self._stopping = asyncio.Event()
         self._tags: dict[int, frozenset[str]] = {}
+        self.store_problem: str | None = None  # while the database refuses writes: why
 
     @property
     def engine(self) -> Engine:
@@ -277,23 +282,38 @@ class Pipeline:
         delay = 0.5
         while True:
             try:
-                outcomes, raised, held = await self.store.write(self._job(batch))
+                outcomes, raised, held, held_categories = await self.store.write(self._job(batch))
             except StoreError as exc:
+                self.store_problem = str(exc)
                 log.error("pipeline.store_unavailable", error=str(exc), retry_in_s=delay, batch=len(batch))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_CAP_S)
                 continue
             break
+        if self.store_problem is not None:
+            log.info("pipeline.store_available", stored=len(batch))
+            self.store_problem = None
         self.stats.batches += 1
         self.stats.outcomes.update(o.value for o in outcomes)
         self.stats.suppressed.update(held)
+        self.stats.held.update(held_categories)
+        events = [item.event for item, _ in batch if item.event is not None]
+        newest = None
+        for event, outcome in zip(events, outcomes, strict=True):
+            if outcome is Outcome.NEW and isinstance(event, Post):
+                self.stats.posts[event.channel.username or str(event.channel.id)] += 1
+                newest = event.date if newest is None else max(newest, event.date)
+        if newest is not None:
+            self.stats.lag_s = max((datetime.now(UTC) - newest).total_seconds(), 0.0)
         if raised:
             self.stats.alerts.update(raised)
             self.dispatcher.wake()
             if self.on_alerts:
                 self.on_alerts(raised.total())
 
-    def _job(self, batch: Sequence[Matched]) -> Callable[[WriteTx], tuple[list[Outcome], Counter[str], Counter[str]]]:
+    def _job(
+        self, batch: Sequence[Matched]
+    ) -> Callable[[WriteTx], tuple[list[Outcome], Counter[str], Counter[str], Counter[str]]]:
         events: list[Event] = []
         changes: list[tuple[int, Post | Edit, Verdict, bool]] = []  # index into events, for raise_alerts
         cursors: dict[str, Cursor] = {}
@@ -307,7 +327,7 @@ class Pipeline:
         policy = self.policy
         prepared = self.store.prepare(events)
 
-        def job(tx: WriteTx) -> tuple[list[Outcome], Counter[str], Counter[str]]:
+        def job(tx: WriteTx) -> tuple[list[Outcome], Counter[str], Counter[str], Counter[str]]:
             outcomes = tx.apply_prepared(prepared)
             raised = raise_alerts(
                 tx,
@@ -321,6 +341,7 @@ class Pipeline:
                 tx.set_cursor(cursor.source, cursor.value)
             delivered = Counter(alert.category for alert in raised if alert.suppressed is None)
             held = Counter((alert.suppressed or "").split(" ")[0] for alert in raised if alert.suppressed)
-            return outcomes, delivered, held
+            held_categories = Counter(alert.category for alert in raised if alert.suppressed)
+            return outcomes, delivered, held, held_categories
 
         return job

@@ -1,17 +1,22 @@
-"""The running service as an analyst sees it from the chat: what the commands read and change.
+"""The running service as an analyst sees it from the chat, and as the operator's health check and
+metrics see it.
 
 It joins what lives in different places (the store, the pipeline's queue, the Telegram source's
 connection and FloodWait counts, the rules in force, the recent warnings) behind the one
-`ServiceView` the commands know.
+`ServiceView` the commands know, and the one `Snapshot` the heartbeat writes.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.logging import recent_problems
+from bot.errors import StoreError
+from bot.health import Snapshot
+from bot.logging import error_counts, recent_problems
 from bot.models import post_link
 from bot.pipeline import Pipeline
 from bot.rules.query import is_fts_syntax, search_expression
@@ -109,3 +114,30 @@ class LiveView:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
+
+
+async def snapshot(pipeline: Pipeline, store: Store, source: TelegramSource | None, connected: bool | None) -> Snapshot:
+    """The service now; the outbox depth from the last known value when the database cannot be read."""
+    stats = pipeline.stats
+    depth: int | None
+    try:
+        depth = await store.pending_deliveries(pipeline.dispatcher.destinations)
+    except (sqlite3.Error, OSError, StoreError):  # a database that refuses reads too: store_problem says why
+        depth = None
+    return Snapshot(
+        at=datetime.now(UTC),
+        pid=os.getpid(),
+        telegram_connected=connected,
+        store_problem=pipeline.store_problem,
+        queued=pipeline.queued(),
+        outbox_depth=depth,
+        catchup_lag_s=stats.lag_s,
+        flood_waits=source.flood.waits if source else 0,
+        flood_seconds=source.flood.seconds if source else 0.0,
+        posts=dict(stats.posts),
+        alerts={
+            **{f"{category}/sent": count for category, count in stats.alerts.items()},
+            **{f"{category}/held": count for category, count in stats.held.items()},
+        },
+        errors=error_counts(),
+    )

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from bot.cli.common import (
     app,
     err,
     fail,
+    guard,
     opened_store,
     out,
     packaged,
@@ -228,6 +230,31 @@ def stats(
         out.print(table)
 
     run_async(body)
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="File to write (replaced once the copy is checked), or a folder.")],
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Copy the archive while tgmon runs (SQLite's online backup), checked, mode 0600.
+
+    A folder gets a dated file, tgmon-YYYYMMDD-HHMMSS.db. The search index is not copied: it is
+    rebuilt from the posts when a restored archive is opened."""
+    from bot.store.sqlite import DB_NAME
+    from bot.store.sqlite import backup as backup_database
+
+    def body() -> None:
+        settings = settings_from(data_dir, config_dir, env_file)
+        target = path / f"tgmon-{datetime.now(UTC):%Y%m%d-%H%M%S}.db" if path.is_dir() else path
+        started = time.monotonic()
+        backup_database(settings.data_dir / DB_NAME, target)
+        size = target.stat().st_size / 2**20
+        out.print(f"backup written: {target} ({size:.1f} MB, integrity ok, {time.monotonic() - started:.1f} s)")
+
+    guard(body)
 
 
 def parse_since(value: str | None) -> datetime | None:

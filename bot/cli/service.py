@@ -25,6 +25,7 @@ from bot.cli.common import (
     alerting,
     app,
     destination_names,
+    err,
     guard,
     log,
     opened_store,
@@ -35,11 +36,15 @@ from bot.cli.common import (
     settings_from,
     stop_on_signals,
 )
-from bot.errors import UserError
+from bot.errors import StoreError, UserError
+from bot.health import MAX_AGE_S, check, heartbeat_path
 from bot.pipeline import Pipeline
 from bot.rules.engine import Engine
 from bot.rules.loader import RulesReloader
 from bot.settings import Settings
+from bot.store import Store
+
+OPTIMIZE_EVERY_S = 6 * 3600.0
 
 
 @app.command()
@@ -73,13 +78,23 @@ def run(
     run_async(body)
 
 
+async def _optimize_every(store: Store, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await store.optimize()
+        except StoreError as exc:
+            log.warning("store.optimize_failed", error=str(exc))
+
+
 async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
     from bot.alerts.commands import CommandHandler
     from bot.alerts.telegram import CommandListener
+    from bot.health import Heartbeat, heartbeat_path
     from bot.sources.media import MediaDownloader
     from bot.sources.recording import Recorder
     from bot.sources.telegram import TelegramSource
-    from bot.status import LiveView
+    from bot.status import LiveView, snapshot
 
     env = settings.env
     async with (
@@ -138,6 +153,20 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
             handler = CommandHandler(view, env.analysts, env.tz)
             commands = CommandListener(alerts.client, env.analyst_chats, handler, getattr(me, "username", None))
             commands.start()
+        listeners = []
+        if env.metrics_port is not None:
+            from bot.metrics import SnapshotCollector, serve
+
+            collector = SnapshotCollector()
+            serve(collector, env.metrics_address, env.metrics_port)
+            listeners.append(collector.update)
+        heartbeat = Heartbeat(
+            lambda: snapshot(pipeline, store, source, bool(client.is_connected())),
+            heartbeat_path(settings.data_dir),
+            listeners=tuple(listeners),
+        )
+        beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
+        upkeep = asyncio.create_task(_optimize_every(store, OPTIMIZE_EVERY_S), name="store-optimize")
         watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):
@@ -147,6 +176,9 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
                 stats = await pipeline.run(source, drain=False)
         finally:
             watcher.cancel()
+            beating.cancel()
+            upkeep.cancel()
+            heartbeat.stopped()
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(signal.SIGHUP)
             if recorder is not None:
@@ -154,6 +186,29 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
             if commands is not None:
                 commands.stop()
         log.info("service.stopped", events=stats.events, alerts=stats.alerts.total(), flood_waits=source.flood.waits)
+
+
+@app.command()
+def health(
+    max_age: Annotated[
+        float, typer.Option("--max-age", min=1, help="Seconds after which the heartbeat is stale.")
+    ] = MAX_AGE_S,
+    data_dir: DataDir = None,
+    config_dir: ConfigDir = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Exit 0 if tgmon run is alive, storing and connected to Telegram; else 1 with the reason."""
+
+    def body() -> None:
+        settings = settings_from(data_dir, config_dir, env_file)
+        healthy, reason = check(heartbeat_path(settings.data_dir), max_age_s=max_age)
+        if healthy:
+            out.print(f"healthy: {reason}", markup=False)
+        else:
+            err.print(f"unhealthy: {reason}", markup=False)
+            raise typer.Exit(1)
+
+    guard(body)
 
 
 @app.command()

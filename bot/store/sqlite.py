@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,55 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         log.info("store.migrated", path=str(path), schema=number)
 
 
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """`PRAGMA quick_check` before anything is written: a damaged archive is refused, not added to."""
+    started = time.monotonic()
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{path}: the database is damaged ({'; '.join(problems)}); restore a backup made with"
+            " `tgmon backup`, or move the file aside to start a new archive"
+        )
+    log.info("store.checked", path=str(path), seconds=round(time.monotonic() - started, 3))
+
+
+def backup(source: Path, target: Path) -> None:
+    """Copy a live archive with SQLite's online backup API, check the copy, and give it mode 0600.
+
+    The copy is one read transaction: in WAL mode the service's writes go on meanwhile, and the copy
+    is the archive as of its start. It is written beside `target` and renamed over it only once
+    checked, so a backup that fails never leaves half a file, nor spoils the last good one.
+    """
+    if not source.exists():
+        raise StoreError(f"{source}: no archive here yet; pass --data-dir pointing at an existing data directory")
+    if target.resolve() == source.resolve():
+        raise StoreError(f"{target}: that is the live database; back it up to another path")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        live = sqlite3.connect(source, timeout=_BUSY_TIMEOUT_MS / 1000)
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                live.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+                problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check(5)")]
+            finally:
+                copy.close()
+        finally:
+            live.close()
+        if problems != ["ok"]:
+            raise StoreError(f"{source}: the copy failed its integrity check ({'; '.join(problems)})")
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        raise _explain(source, exc) from None
+    except OSError as exc:
+        raise StoreError(f"{target}: cannot write the backup: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
 def _open_writer(path: Path) -> sqlite3.Connection:
     """Runs on the writer thread: connect, WAL, migrate."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -100,7 +150,9 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
         # Checkpoint every 40 MB of WAL instead of 4: pages written again meanwhile are copied once.
         conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        _check_integrity(conn, path)
         _migrate(conn, path)
+        conn.execute("PRAGMA optimize = 0x10002")  # SQLite's advice for a connection that lives long
     except BaseException:
         conn.close()
         raise
@@ -459,6 +511,11 @@ class SQLiteStore:
                 }
                 last_id = rowid
 
+    async def optimize(self) -> None:
+        """`PRAGMA optimize`, as SQLite advises a long-lived connection to run now and then: it
+        refreshes the query planner's statistics where they went stale, and is quick otherwise."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.execute, "PRAGMA optimize")
+
     async def flush(self) -> None:
         """Wait until the search index has caught up with everything committed."""
         await self._indexer.catch_up()
@@ -472,6 +529,8 @@ class SQLiteStore:
             await self._index_task
         await self._indexer.close()
         await self._reader.close()
+        with contextlib.suppress(sqlite3.Error):
+            await self.optimize()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
         self._executor.shutdown(wait=True)
 
