@@ -59,6 +59,7 @@ class EnvSettings(BaseSettings):
     dc_port: int = Field(443, ge=1, le=65535, alias="TG_DC_PORT")
     # Alert destinations beyond TGMON_NOTIFIERS (bot/alerts/webhook.py, bot/alerts/apprise.py); the URLs are secrets.
     # The timeout stays within the dispatcher's own 30 s cap on one send.
+    media_retention_days: int | None = Field(None, ge=1, alias="TGMON_MEDIA_RETENTION_DAYS")
     metrics_port: int | None = Field(None, ge=1, le=65535, alias="TGMON_METRICS_PORT")
     metrics_address: str = Field("127.0.0.1", alias="TGMON_METRICS_ADDRESS")
     alert_webhook_url: str = Field("", alias="ALERT_WEBHOOK_URL")
@@ -97,7 +98,17 @@ class EnvSettings(BaseSettings):
                 raise ValueError(f"numeric ids, comma-separated (got {item!r})")
         return ",".join(items)
 
-    @field_validator("api_id", "api_hash", "session", "bot_token", "dc_id", "dc_address", "metrics_port", mode="before")
+    @field_validator(
+        "api_id",
+        "api_hash",
+        "session",
+        "bot_token",
+        "dc_id",
+        "dc_address",
+        "metrics_port",
+        "media_retention_days",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """`TG_SESSION=` in .env, as .env.example ships it, means "not set", not an empty secret."""

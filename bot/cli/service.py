@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,8 +44,9 @@ from bot.rules.engine import Engine
 from bot.rules.loader import RulesReloader
 from bot.settings import Settings
 from bot.store import Store
+from bot.store.retention import prune_media
 
-OPTIMIZE_EVERY_S = 6 * 3600.0
+UPKEEP_EVERY_S = 6 * 3600.0
 
 
 @app.command()
@@ -78,13 +80,16 @@ def run(
     run_async(body)
 
 
-async def _optimize_every(store: Store, seconds: float) -> None:
+async def _upkeep(store: Store, data_dir: Path, retention_days: int | None) -> None:
+    """Every few hours: the database's statistics refreshed, old media files deleted if asked."""
     while True:
-        await asyncio.sleep(seconds)
         try:
+            if retention_days is not None:
+                await prune_media(store, data_dir, timedelta(days=retention_days))
             await store.optimize()
         except StoreError as exc:
-            log.warning("store.optimize_failed", error=str(exc))
+            log.warning("store.upkeep_failed", error=str(exc), retry_in_s=UPKEEP_EVERY_S)
+        await asyncio.sleep(UPKEEP_EVERY_S)
 
 
 async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
@@ -166,7 +171,7 @@ async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bo
             listeners=tuple(listeners),
         )
         beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
-        upkeep = asyncio.create_task(_optimize_every(store, OPTIMIZE_EVERY_S), name="store-optimize")
+        upkeep = asyncio.create_task(_upkeep(store, settings.data_dir, env.media_retention_days), name="store-upkeep")
         watcher = asyncio.create_task(reloader.watch(), name="rules-watch")
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):

@@ -165,6 +165,10 @@ class WriteTx(Protocol):
 
     def add_media_file(self, file: MediaFile) -> None: ...
 
+    def forget_media_files(self, downloaded_before: datetime) -> list[str]:
+        """Drop the records of files downloaded before then; their paths, relative to the data dir."""
+        ...
+
     def mark_sent(
         self,
         destination: str,

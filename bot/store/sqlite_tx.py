@@ -580,6 +580,12 @@ class SQLiteTx:
             (file.channel_id, file.message_id, file.position, file.path, file.sha256, file.size, stamp()),
         )
 
+    def forget_media_files(self, downloaded_before: datetime) -> list[str]:
+        rows = self._conn.execute(
+            "DELETE FROM media_files WHERE downloaded_at < ? RETURNING path", (stamp(downloaded_before),)
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def set_cursor(self, source: str, value: str) -> None:
         self._conn.execute(
             "INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)"
