@@ -17,7 +17,7 @@ import structlog
 
 REDACTED = "[redacted]"
 _SENSITIVE_KEY = re.compile(r"api_hash|session|token|password|phone|secret|authorization", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w+])\+\d[\d \-]{8,16}\d")
+_PHONE = re.compile(r"(?<![\w+])\+\d[\d \-()]{8,16}\d")  # +7 999 123-45-67, +7 (999) 123-45-67
 _BOT_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")
 _secrets: set[str] = set()
 _PROBLEMS: deque[dict[str, Any]] = deque(maxlen=20)
@@ -41,10 +41,20 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SENSITIVE_KEY.search(str(k)) else _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        masked_dict: dict[Any, Any] = {}
+        for key, item in value.items():  # keys too: a dict may be keyed by a secret, such as a webhook URL
+            masked_dict[redact_text(key) if isinstance(key, str) else key] = (
+                REDACTED if _SENSITIVE_KEY.search(str(key)) else _redact_value(item)
+            )
+        return masked_dict
+    if isinstance(value, list | tuple | set | frozenset):
         return [_redact_value(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Any other object (an exception, bytes) is rendered from its repr: masked if that would show a secret.
+    text = repr(value)
+    masked = redact_text(text)
+    return value if masked == text else masked
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -83,7 +93,10 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info if as_json else structlog.processors.StackInfoRenderer(),
+        structlog.processors.StackInfoRenderer(),
+        # Tracebacks become text here, so `redact` masks them: the console renderer's own (rich) traceback
+        # would be drawn after redaction, exception message and frame locals included.
+        structlog.processors.format_exc_info,
         redact,
         remember_problems,
     ]
