@@ -84,11 +84,11 @@ def check(path: Path, *, now: datetime | None = None, max_age_s: float = MAX_AGE
     """(healthy, one line saying why) from the heartbeat file at `path`."""
     try:
         snapshot = Snapshot.from_json(json.loads(path.read_text(encoding="utf-8")))
+        age = ((now or datetime.now(UTC)) - snapshot.at).total_seconds()
     except FileNotFoundError:
         return False, f"no heartbeat at {path}: tgmon run is not running"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return False, f"heartbeat {path} unreadable ({exc}): tgmon run is not writing it"
-    age = ((now or datetime.now(UTC)) - snapshot.at).total_seconds()
     problem = snapshot.problem()
     if problem is not None:
         return False, problem

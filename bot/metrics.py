@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.errors import ConfigError
 from bot.health import Snapshot
 from bot.logging import get_logger
 
@@ -82,6 +83,12 @@ def serve(collector: SnapshotCollector, address: str, port: int) -> Thread:
     """Start the endpoint on its own thread; its registry holds only tgmon's metrics."""
     registry = CollectorRegistry()
     registry.register(collector)
-    _server, thread = start_http_server(port, addr=address, registry=registry)
+    try:
+        _server, thread = start_http_server(port, addr=address, registry=registry)
+    except OSError as exc:  # port taken, address not this machine's or unknown: the operator's to fix, no traceback
+        raise ConfigError(
+            f"TGMON_METRICS_PORT: cannot listen on {address}:{port} ({exc.strerror or exc});"
+            " choose a free port, or check TGMON_METRICS_ADDRESS"
+        ) from None
     log.info("metrics.listening", address=address, port=port, path="/metrics")
     return thread

@@ -6,8 +6,11 @@ import csv
 import io
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from bot import __version__
 from bot.cli import app
+from bot.health import Snapshot, heartbeat_path, write_heartbeat
 from tests.helpers import REPO, write_jsonl
 from tests.test_pipeline import FEED
 
@@ -273,3 +277,100 @@ def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
     result = tgmon("stats", "--colour", "--data-dir", str(tmp_path))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+# --- health ---------------------------------------------------------------------------------------------
+
+
+def beat(data: Path, *, seconds_ago: float = 0, **fields: object) -> None:
+    """A heartbeat as `tgmon run` writes it."""
+    data.mkdir(exist_ok=True)
+    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    write_heartbeat(heartbeat_path(data), Snapshot(at, os.getpid(), **fields))  # type: ignore[arg-type]
+
+
+def test_health_when_nothing_runs(tmp_path: Path) -> None:
+    result = tgmon("health", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == [
+        f"unhealthy: no heartbeat at {tmp_path / 'heartbeat.json'}: tgmon run is not running"
+    ]
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def test_health_on_a_fresh_heartbeat(tmp_path: Path) -> None:
+    beat(tmp_path, telegram_connected=True, queued=2, outbox_depth=0)
+    result = tgmon("health", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        r"healthy: heartbeat [01] s ago, Telegram connected, 2 queued, 0 deliveries waiting\n", result.stdout
+    )
+    assert error_lines(result) == []
+
+
+def test_health_on_a_stale_heartbeat_and_max_age(tmp_path: Path) -> None:
+    beat(tmp_path, seconds_ago=120, telegram_connected=True)
+    stale = tgmon("health", "--data-dir", str(tmp_path))
+    assert stale.exit_code == 1, stale.output
+    (line,) = error_lines(stale)
+    assert re.fullmatch(r"unhealthy: heartbeat 12[01] s old \(limit 60 s\): tgmon run is stuck or gone", line)
+    assert tgmon("health", "--max-age", "300", "--data-dir", str(tmp_path)).exit_code == 0
+
+
+def test_health_says_why(tmp_path: Path) -> None:
+    beat(tmp_path, telegram_connected=False)
+    result = tgmon("health", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result)
+    assert line.startswith("unhealthy: Telegram not connected")
+
+
+def test_health_bad_max_age_is_a_usage_error(tmp_path: Path) -> None:
+    result = tgmon("health", "--max-age", "0", "--data-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "--max-age" in result.output
+
+
+# --- backup ---------------------------------------------------------------------------------------------
+
+
+def test_backup_into_a_folder(replayed: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    result = tgmon("backup", str(folder), "--data-dir", str(replayed))
+    assert result.exit_code == 0, result.output
+    (copy,) = folder.iterdir()
+    assert re.fullmatch(r"tgmon-\d{8}-\d{6}\.db", copy.name)
+    assert result.stdout.startswith(f"backup written: {copy} (")
+    assert "integrity ok" in result.stdout
+    assert copy.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == 5
+
+
+def test_backup_to_a_file(replayed: Path, tmp_path: Path) -> None:
+    target = tmp_path / "tgmon-copy.db"
+    result = tgmon("backup", str(target), "--data-dir", str(replayed))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"backup written: {target} (")
+    (tmp_path / "restored").mkdir()  # restored: the copy is a whole archive
+    target.rename(tmp_path / "restored" / "tgmon.db")
+    stats = tgmon("stats", "--json", "--data-dir", str(tmp_path / "restored"))
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.stdout)["posts"] == 5
+
+
+def test_backup_to_a_missing_folder(replayed: Path, tmp_path: Path) -> None:
+    target = tmp_path / "gone" / "copy.db"
+    lines = assert_user_error(tgmon("backup", str(target), "--data-dir", str(replayed)), str(target), "cannot write")
+    assert len(lines) == 1
+    assert not (tmp_path / "gone").exists()
+
+
+def test_backup_without_an_archive(tmp_path: Path) -> None:
+    lines = assert_user_error(
+        tgmon("backup", str(tmp_path / "copy.db"), "--data-dir", str(tmp_path / "data")), "no archive here yet"
+    )
+    assert len(lines) == 1
+    assert not (tmp_path / "copy.db").exists()
