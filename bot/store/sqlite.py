@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import resources
@@ -91,10 +91,16 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         log.info("store.migrated", path=str(path), schema=number)
 
 
+def _check_rows(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """An integrity check's findings as single lines (a row may hold several, and a heading)."""
+    lines = (line.strip() for row in rows for line in str(row[0]).splitlines())
+    return [line for line in lines if line and not line.startswith("***")]
+
+
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     """`PRAGMA quick_check` before anything is written: a damaged archive is refused, not added to."""
     started = time.monotonic()
-    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+    problems = _check_rows(conn.execute("PRAGMA quick_check(5)"))
     if problems != ["ok"]:
         raise StoreError(
             f"{path}: the database is damaged ({'; '.join(problems)}); restore a backup made with"
@@ -123,7 +129,7 @@ def backup(source: Path, target: Path) -> None:
             try:
                 live.backup(copy)
                 copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-                problems = [str(row[0]) for row in copy.execute("PRAGMA integrity_check(5)")]
+                problems = _check_rows(copy.execute("PRAGMA integrity_check(5)"))
             finally:
                 copy.close()
         finally:
@@ -261,15 +267,17 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
-        async with self._reader.execute(
+        # The outbox's reads run whole in one call to the reader's thread (`execute_fetchall`): a statement
+        # left open across an await pins the shared connection's snapshot, and another destination's worker
+        # reading meanwhile would see deliveries it has just marked sent as pending, and send them again.
+        rows = await self._reader.execute_fetchall(
             "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload, a.payload ->> '$.clears.id',"
             " (SELECT r.remote_id FROM alerts c JOIN deliveries r ON r.alert_seq = c.seq"
             "  AND r.destination = d.destination AND r.state = 'sent' WHERE c.id = a.payload ->> '$.clears.id')"
             " FROM deliveries d JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.state = 'pending'"
             " ORDER BY d.alert_seq LIMIT ?",
             (destination, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             Delivery(destination, seq, alert_id, attempts, parse_time(next_at), orjson.loads(payload), reply_to, clears)
             for seq, alert_id, attempts, next_at, payload, clears, reply_to in rows
@@ -289,13 +297,12 @@ class SQLiteStore:
             return [{"target": t, "until": u, "created_by": by} async for t, u, by in cursor]
 
     async def stale_deliveries(self, destination: str, limit: int) -> list[Delivery]:
-        async with self._reader.execute(
+        rows = await self._reader.execute_fetchall(  # in one call: see due_deliveries
             "SELECT d.alert_seq, a.id, d.attempts, a.payload, d.remote_id FROM deliveries d"
             " JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.stale = 1 AND d.state = 'sent'"
             " AND d.remote_id IS NOT NULL ORDER BY d.alert_seq LIMIT ?",
             (destination, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             Delivery(destination, seq, alert_id, attempts, None, orjson.loads(payload), remote_id=remote)
             for seq, alert_id, attempts, payload, remote in rows
@@ -305,11 +312,11 @@ class SQLiteStore:
         if not destinations:
             return 0
         marks = ",".join("?" * len(destinations))
-        async with self._reader.execute(
+        rows = await self._reader.execute_fetchall(  # in one call, as the heartbeat reads it: see due_deliveries
             f"SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination IN ({marks})",
             tuple(destinations),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = next(iter(rows), None)
         return int(row[0]) if row else 0
 
     async def channel_records(self) -> list[ChannelRecord]:
