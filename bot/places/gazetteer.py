@@ -110,6 +110,7 @@ class Gazetteer:
         self._places: dict[int, Place] = {}
         self._entries: dict[str, tuple[Entry, ...]] = {}
         self._lineages: dict[int, frozenset[int]] = {}
+        self._oblasts: dict[int, Place | None] = {}
         self._codes: dict[str, int] | None = None
 
     def __len__(self) -> int:
@@ -184,10 +185,17 @@ class Gazetteer:
         """The oblast-level unit a place is in, the place itself included: an oblast or Crimea, Kyiv or
         Sevastopol (special status: they belong to no oblast), a Russian region or federal city. None
         for a country."""
+        if place_id in self._oblasts:
+            return self._oblasts[place_id]
+        found = None
         for place in [self.place(place_id), *self.ancestors(place_id)]:
             if place.kind == "oblast" or (place.parent is not None and self.place(place.parent).kind == "country"):
-                return place
-        return None
+                found = place
+                break
+        if len(self._oblasts) >= _LOOKUP_CACHE:
+            self._oblasts.clear()
+        self._oblasts[place_id] = found  # cached: each alert asks for its places' oblasts several times
+        return found
 
     def within(self, place_id: int, ancestor_id: int) -> bool:
         """Is a place inside another one, or the same place? (Routing: a destination for Kyiv oblast
