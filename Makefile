@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck run bench audit wheelhouse image-test clean
+.PHONY: demo test lint format typecheck run bench soak audit wheelhouse image-test clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tgmon needs Python 3.11 or newer: set PYTHON=python3.11")'
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alerts.py
+
+# The reliability suite's long form (50,000 posts and 20 SIGKILLs, longer outages, 5,000 fuzz examples each):
+# 10 to 30 minutes; it rewrites docs/reliability.md with what it measured. `make test` runs its bounded form.
+soak: $(STAMP)
+	TGMON_SOAK=1 $(BIN)/pytest tests/reliability -p no:randomly -q
 
 # pip-audit asks PyPI's JSON API about each release installed in .venv (tgmon itself is skipped: it is not
 # on PyPI). Where that API is out of reach, or a mirror serves no per-release pages, pip-audit would skip

@@ -36,6 +36,7 @@ from bot.alerts.notifiers import (
     RetryAfter,
 )
 from bot.alerts.policy import AlertPolicy, fingerprint, mute_targets
+from bot.errors import StoreError
 from bot.logging import get_logger
 from bot.models import Edit, Post, post_link
 from bot.rules.engine import Match, Verdict
@@ -48,6 +49,8 @@ _IDLE_POLL_S = 5.0
 _FLUSH_EVERY_S = 1.0
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_CAP_S = 300.0
+_STORE_RETRY_S = 0.5  # first wait when the database refuses a write (full disk, read-only), doubled up to the cap
+_STORE_RETRY_CAP_S = 30.0
 SEND_TIMEOUT_S = 30.0
 DIGEST_MAX = 50  # alerts in one digest message
 CLEAR_WINDOW = timedelta(hours=12)  # an all-clear ends an alarm raised at most this long before it
@@ -293,6 +296,18 @@ class Dispatcher:
         event.clear()
 
     async def _worker(self, notifier: Notifier) -> None:
+        """A database that refuses writes pauses the deliveries; it must not end them until a restart."""
+        while True:
+            try:
+                await self._work(notifier)
+                return
+            except StoreError as exc:  # a retry or a dead letter not recorded: the delivery is tried again
+                log.error(
+                    "alert.store_unavailable", destination=notifier.name, error=str(exc), retry_in_s=_STORE_RETRY_S
+                )
+                await asyncio.sleep(_STORE_RETRY_S)
+
+    async def _work(self, notifier: Notifier) -> None:
         name = notifier.name
         while True:
             self._wake[name].clear()
@@ -409,8 +424,19 @@ class Dispatcher:
         if not sent:
             return
         seqs, remotes, sources = (list(column) for column in zip(*sent, strict=True))
+        delay = _STORE_RETRY_S
+        while True:  # they went out: until the database records it, sending more would only add to resend
+            try:
+                await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes, sources))
+            except StoreError as exc:
+                log.error(
+                    "alert.mark_sent_failed", destination=name, alerts=len(seqs), error=str(exc), retry_in_s=delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _STORE_RETRY_CAP_S)
+                continue
+            break
         sent.clear()
-        await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes, sources))
         self.sent += len(seqs)
 
 

@@ -79,7 +79,7 @@ class RuleSpec(BaseModel):
         for pattern in patterns:
             try:
                 re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, or parentheses 1,000 deep
                 raise ValueError(f"a valid regular expression ({pattern!r}: {exc})") from None
         return patterns
 
@@ -158,9 +158,10 @@ def expand_lists(raw: dict[str, Any], where: str) -> dict[str, Any]:
                     terms = lists.get(item[1:])
                     if not isinstance(terms, list):
                         label = _rule_label(raw, ("rule", index))
+                        name = item[1:] if item[1:].isprintable() else repr(item[1:])  # "@\n": still one line
                         problems.append(
                             f"{where}: rule[{index}]{label}.{field}[{position}]: unknown list {item!r}"
-                            f" (define it under [lists]: {item[1:]} = [...])"
+                            f" (define it under [lists]: {name} = [...])"
                         )
                         continue
                     out.extend([terms] if field == "all" else terms)
@@ -180,7 +181,7 @@ def _rule_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
         if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
             rule_id = rules[loc[1]].get("id")
             if isinstance(rule_id, str):
-                return f" ({rule_id})"
+                return f" ({rule_id if rule_id.isprintable() else repr(rule_id)})"  # an id with "\n": one line
     return ""
 
 

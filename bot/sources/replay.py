@@ -220,7 +220,7 @@ def _one_media(value: Any, where: str) -> Media:
     if not isinstance(value, dict):
         raise BadRecord(f"{where}: expected an object with `kind` (got {value!r})")
     kind = value.get("kind")
-    if kind not in _MEDIA_KINDS:
+    if not isinstance(kind, str) or kind not in _MEDIA_KINDS:  # a list or an object is unhashable: no TypeError
         raise BadRecord(f"{where}.kind: expected one of {', '.join(_MEDIA_KINDS)} (got {kind!r})")
     duration = value.get("duration")
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)):
@@ -609,9 +609,10 @@ class ReplaySource:
                     if self.rate:  # as fast as possible: no coroutine per event
                         await self._pace()
                     yield SourceItem(post, cursor)
-            except ijson.JSONError as exc:
+            except (ijson.JSONError, UnicodeDecodeError) as exc:  # ijson's message spans lines: made one here
+                reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else " ".join(str(exc).split())
                 raise UserError(
-                    f"{path}: not a Telegram Desktop export nor JSONL (JSON error after message {index}: {exc})"
+                    f"{path}: not a Telegram Desktop export nor JSONL (JSON error after message {index}: {reason})"
                 ) from None
         if channel is None:
             raise UserError(f"{path}: no `messages` list; export the channel with Telegram Desktop as JSON")
