@@ -261,16 +261,18 @@ class SQLiteStore:
             raise
         return outcomes
 
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every read runs whole in one call to the reader's thread: a statement left open across an
+        await pins the shared connection's snapshot, and an outbox worker reading meanwhile would see
+        deliveries just marked sent as pending, and send them again."""
+        return list(await self._reader.execute_fetchall(sql, params))
+
     async def get_cursor(self, source: str) -> str | None:
-        async with self._reader.execute("SELECT value FROM cursors WHERE source = ?", (source,)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
+        rows = await self._rows("SELECT value FROM cursors WHERE source = ?", (source,))
+        return str(rows[0][0]) if rows else None
 
     async def due_deliveries(self, destination: str, limit: int) -> list[Delivery]:
-        # The outbox's reads run whole in one call to the reader's thread (`execute_fetchall`): a statement
-        # left open across an await pins the shared connection's snapshot, and another destination's worker
-        # reading meanwhile would see deliveries it has just marked sent as pending, and send them again.
-        rows = await self._reader.execute_fetchall(
+        rows = await self._rows(
             "SELECT d.alert_seq, a.id, d.attempts, d.next_attempt_at, a.payload, a.payload ->> '$.clears.id',"
             " (SELECT r.remote_id FROM alerts c JOIN deliveries r ON r.alert_seq = c.seq"
             "  AND r.destination = d.destination AND r.state = 'sent' WHERE c.id = a.payload ->> '$.clears.id')"
@@ -285,19 +287,19 @@ class SQLiteStore:
 
     async def recent_alerts(self, limit: int, category: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE category = ?", [category]) if category else ("", [])
-        async with self._reader.execute(
+        rows = await self._rows(
             f"SELECT payload, suppressed FROM alerts {where} ORDER BY seq DESC LIMIT ?", (*params, limit)
-        ) as cursor:
-            return [{**orjson.loads(payload), "suppressed": suppressed} async for payload, suppressed in cursor]
+        )
+        return [{**orjson.loads(payload), "suppressed": suppressed} for payload, suppressed in rows]
 
     async def mutes(self, now: datetime) -> list[dict[str, Any]]:
-        async with self._reader.execute(
+        rows = await self._rows(
             "SELECT target, until, created_by FROM mutes WHERE until > ? ORDER BY until", (iso(now),)
-        ) as cursor:
-            return [{"target": t, "until": u, "created_by": by} async for t, u, by in cursor]
+        )
+        return [{"target": t, "until": u, "created_by": by} for t, u, by in rows]
 
     async def stale_deliveries(self, destination: str, limit: int) -> list[Delivery]:
-        rows = await self._reader.execute_fetchall(  # in one call: see due_deliveries
+        rows = await self._rows(
             "SELECT d.alert_seq, a.id, d.attempts, a.payload, d.remote_id FROM deliveries d"
             " JOIN alerts a ON a.seq = d.alert_seq WHERE d.destination = ? AND d.stale = 1 AND d.state = 'sent'"
             " AND d.remote_id IS NOT NULL ORDER BY d.alert_seq LIMIT ?",
@@ -312,7 +314,7 @@ class SQLiteStore:
         if not destinations:
             return 0
         marks = ",".join("?" * len(destinations))
-        rows = await self._reader.execute_fetchall(  # in one call, as the heartbeat reads it: see due_deliveries
+        rows = await self._rows(
             f"SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination IN ({marks})",
             tuple(destinations),
         )
@@ -320,54 +322,52 @@ class SQLiteStore:
         return int(row[0]) if row else 0
 
     async def channel_records(self) -> list[ChannelRecord]:
-        async with self._reader.execute(
+        rows = await self._rows(
             "SELECT c.id, c.username, c.title, c.access_hash, c.available, c.unavailable_reason,"
             " (SELECT json_group_array(a.username) FROM channel_aliases a WHERE a.channel_id = c.id)"
             " FROM channels c ORDER BY c.id"
-        ) as cursor:
-            return [
-                ChannelRecord(cid, username, title, access_hash, bool(available), reason, tuple(orjson.loads(aliases)))
-                async for cid, username, title, access_hash, available, reason, aliases in cursor
-            ]
+        )
+        return [
+            ChannelRecord(cid, username, title, access_hash, bool(available), reason, tuple(orjson.loads(aliases)))
+            for cid, username, title, access_hash, available, reason, aliases in rows
+        ]
 
     async def channel_overview(self) -> list[dict[str, Any]]:
-        async with self._reader.execute(
+        rows = await self._rows(
             "SELECT c.id, c.username, c.title, c.available, c.unavailable_reason, c.resolved_at,"
             " (SELECT count(*) FROM posts p WHERE p.channel_id = c.id),"
             " (SELECT max(date) FROM posts p WHERE p.channel_id = c.id)"
             " FROM channels c ORDER BY c.id"
-        ) as cursor:
-            keys = ("id", "username", "title", "available", "unavailable_reason", "resolved_at", "posts", "last_post")
-            return [{**dict(zip(keys, row, strict=True)), "available": bool(row[3])} async for row in cursor]
+        )
+        keys = ("id", "username", "title", "available", "unavailable_reason", "resolved_at", "posts", "last_post")
+        return [{**dict(zip(keys, row, strict=True)), "available": bool(row[3])} for row in rows]
 
     async def message_ids(self, channel_id: int, since: datetime, limit: int) -> list[int]:
-        async with self._reader.execute(
+        rows = await self._rows(
             "SELECT p.message_id FROM posts p WHERE p.channel_id = ? AND p.date >= ? AND p.message_id > 0"
             " AND NOT EXISTS (SELECT 1 FROM deletions d WHERE d.channel_id = p.channel_id"
             " AND d.message_id = p.message_id) ORDER BY p.message_id DESC LIMIT ?",
             (channel_id, iso(since), limit),
-        ) as cursor:
-            return [int(row[0]) async for row in cursor]
+        )
+        return [int(row[0]) for row in rows]
 
     async def missing_ids(self, channel_id: int, low: int, high: int, limit: int) -> list[int]:
-        async with self._reader.execute(
+        rows = await self._rows(
             "WITH RECURSIVE ids(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM ids WHERE n < ?)"
             " SELECT n FROM ids WHERE NOT EXISTS (SELECT 1 FROM posts WHERE channel_id = ? AND message_id = n)"
             " AND NOT EXISTS (SELECT 1 FROM deletions WHERE channel_id = ? AND message_id = n)"
             " AND NOT EXISTS (SELECT 1 FROM absent_messages WHERE channel_id = ? AND message_id = n)"
             " ORDER BY n DESC LIMIT ?",
             (max(low, 1), high, channel_id, channel_id, channel_id, limit),
-        ) as cursor:
-            return [int(row[0]) async for row in cursor]
+        )
+        return [int(row[0]) for row in rows]
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._reader.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return row[0] if row else None
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
 
     async def _pairs(self, sql: str) -> dict[str, int]:
-        async with self._reader.execute(sql) as cursor:
-            return {str(key): int(count) async for key, count in cursor}
+        return {str(key): int(count) for key, count in await self._rows(sql)}
 
     async def stats(self) -> dict[str, Any]:
         counts = {}
@@ -380,14 +380,12 @@ class SQLiteStore:
             ("alerts", "alerts"),
         ):
             counts[name] = int(await self._one(f"SELECT count(*) FROM {table}"))
-        async with self._reader.execute("SELECT min(date), max(date) FROM posts") as cursor:
-            first, last = await cursor.fetchone() or (None, None)
+        first, last = (await self._rows("SELECT min(date), max(date) FROM posts") or [(None, None)])[0]
         deliveries: dict[str, dict[str, int]] = defaultdict(dict)
-        async with self._reader.execute(
+        for destination, state, count in await self._rows(
             "SELECT destination, state, count(*) FROM deliveries GROUP BY destination, state"
-        ) as cursor:
-            async for destination, state, count in cursor:
-                deliveries[destination][state] = int(count)
+        ):
+            deliveries[destination][state] = int(count)
         return {
             **counts,
             "alerts_by_category": await self._pairs(
@@ -421,8 +419,7 @@ class SQLiteStore:
         sql += " ORDER BY p.date DESC, p.id DESC LIMIT ?"
         params.append(limit)
         try:
-            async with self._reader.execute(sql, params) as cursor:
-                rows = await cursor.fetchall()
+            rows = await self._rows(sql, params)
         except sqlite3.OperationalError as exc:
             if any(word in str(exc) for word in ("fts5", "syntax", "unterminated", "no such column")):
                 raise StoreError(f"search query {query!r}: {exc}") from None
@@ -443,39 +440,37 @@ class SQLiteStore:
         last_id = 0
         since_text = iso(since) if since else ""
         while True:
-            async with self._reader.execute(
+            rows = await self._rows(
                 "SELECT p.id, p.channel_id, c.username, c.title, p.message_id, p.date, p.edit_date, p.text,"
                 " p.entities, p.views, p.forwards, p.replies, p.reply_to, p.forward_from, p.grouped_id, p.author,"
                 " p.version, d.deleted_at FROM posts p LEFT JOIN channels c ON c.id = p.channel_id"
                 " LEFT JOIN deletions d ON d.channel_id = p.channel_id AND d.message_id = p.message_id"
                 " WHERE p.id > ? AND p.date >= ? ORDER BY p.id LIMIT 1000",
                 (last_id, since_text),
-            ) as cursor:
-                rows = list(await cursor.fetchall())
+            )
             if not rows:
                 return
             media: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-            async with self._reader.execute(
+            for cid, mid, kind, mime, size, duration, width, height, file_name, path, sha in await self._rows(
                 "SELECT m.channel_id, m.message_id, m.kind, m.mime_type, m.size, m.duration, m.width, m.height,"
                 " m.file_name, f.path, f.sha256 FROM media m JOIN posts p ON p.channel_id = m.channel_id"
                 " AND p.message_id = m.message_id LEFT JOIN media_files f ON f.channel_id = m.channel_id"
                 " AND f.message_id = m.message_id AND f.position = m.position"
                 " WHERE p.id > ? AND p.id <= ? ORDER BY m.position",
                 (last_id, rows[-1][0]),
-            ) as cursor:
-                async for cid, mid, kind, mime, size, duration, width, height, file_name, path, sha in cursor:
-                    item = {
-                        "kind": kind,
-                        "mime_type": mime,
-                        "size": size,
-                        "duration": duration,
-                        "width": width,
-                        "height": height,
-                        "file_name": file_name,
-                    }
-                    if path is not None:  # downloaded (channels with download_media on)
-                        item |= {"path": path, "sha256": sha}
-                    media[(cid, mid)].append(item)
+            ):
+                item = {
+                    "kind": kind,
+                    "mime_type": mime,
+                    "size": size,
+                    "duration": duration,
+                    "width": width,
+                    "height": height,
+                    "file_name": file_name,
+                }
+                if path is not None:  # downloaded (channels with download_media on)
+                    item |= {"path": path, "sha256": sha}
+                media[(cid, mid)].append(item)
             for (
                 rowid,
                 cid,
