@@ -459,10 +459,7 @@ class Engine:
     def _in_order(self, folded: str, terms: Sequence[Term]) -> bool:
         """Whether any of these phrases occurs with its stop words: pass 2's word search, no rules."""
         token_ids = self._all_ids(FOLDED_WORD_RE.findall(blank_links(folded)))
-        positions: dict[int, list[int]] = defaultdict(list)
-        for index, ids in enumerate(token_ids):
-            for word in ids:
-                positions[word].append(index)
+        positions = _positions(token_ids)
         return any(_find(term, token_ids, positions) for term in terms)
 
     def _all_ids(self, tokens: Sequence[str]) -> list[frozenset[int]]:
@@ -518,10 +515,7 @@ class Engine:
         self, doc: Document, token_ids: Sequence[frozenset[int]], spans: Sequence[tuple[int, int]] | None
     ) -> list[Match]:
         """Rules that fire on these tokens; without `spans`, matches carry no offsets (a yes/no pass)."""
-        positions: dict[int, list[int]] = defaultdict(list)
-        for index, ids in enumerate(token_ids):
-            for word in ids:
-                positions[word].append(index)
+        positions = _positions(token_ids)
         candidates = {r for word in positions for r in self._anchor_rules.get(word, ())} | self._regex_rules
         if not candidates:
             return []
@@ -554,10 +548,7 @@ class Engine:
         """Every rule's judgement on a post, with the tokens and lemmas it was made from."""
         tokens = tokenize(doc.text)
         token_ids = self._all_ids([t.text for t in tokens])
-        positions: dict[int, list[int]] = defaultdict(list)
-        for index, ids in enumerate(token_ids):
-            for word in ids:
-                positions[word].append(index)
+        positions = _positions(token_ids)
 
         def hits(term: Term) -> list[tuple[int, int]]:
             return [(tokens[a].start, tokens[b].end) for a, b in _find(term, token_ids, positions)]
@@ -621,6 +612,15 @@ class Explanation:
     tokens: list[Token]
     reports: list[RuleReport]
     verdict: Verdict
+
+
+def _positions(token_ids: Sequence[frozenset[int]]) -> dict[int, list[int]]:
+    """Where each word id occurs: the token indexes, in order."""
+    positions: dict[int, list[int]] = defaultdict(list)
+    for index, ids in enumerate(token_ids):
+        for word in ids:
+            positions[word].append(index)
+    return positions
 
 
 def _find(term: Term, token_ids: Sequence[frozenset[int]], positions: dict[int, list[int]]) -> list[tuple[int, int]]:
