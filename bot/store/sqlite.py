@@ -314,12 +314,12 @@ class SQLiteStore:
         if not destinations:
             return 0
         marks = ",".join("?" * len(destinations))
-        rows = await self._rows(
-            f"SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination IN ({marks})",
-            tuple(destinations),
+        return int(
+            await self._one(
+                f"SELECT count(*) FROM deliveries WHERE state = 'pending' AND destination IN ({marks})",
+                tuple(destinations),
+            )
         )
-        row = next(iter(rows), None)
-        return int(row[0]) if row else 0
 
     async def channel_records(self) -> list[ChannelRecord]:
         rows = await self._rows(
