@@ -38,7 +38,7 @@ from bot.cli.common import (
     stop_on_signals,
 )
 from bot.errors import StoreError, UserError
-from bot.health import MAX_AGE_S, check, heartbeat_path
+from bot.health import MAX_AGE_S, Heartbeat, check, heartbeat_path
 from bot.pipeline import Pipeline
 from bot.rules.engine import Engine
 from bot.rules.loader import RulesReloader
@@ -95,7 +95,6 @@ async def _upkeep(store: Store, data_dir: Path, retention_days: int | None) -> N
 async def _serve(settings: Settings, engine: Engine, client: Any, *, dry_run: bool, record: Path | None) -> None:
     from bot.alerts.commands import CommandHandler
     from bot.alerts.telegram import CommandListener
-    from bot.health import Heartbeat, heartbeat_path
     from bot.sources.media import MediaDownloader
     from bot.sources.recording import Recorder
     from bot.sources.telegram import TelegramSource
