@@ -23,7 +23,7 @@ _NEEDS_DROP = re.compile(f"[{_INVISIBLE}{_MARKS}]")
 # Characters NFKC would change that are common in posts and never part of a word: replaced by
 # plain equivalents first, so the full NFKC pass runs only on texts that need it for their words.
 # Each is one character for one, so offsets into the folded text stay offsets into the original.
-_HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "."), ("№", "N"))
+_HARMLESS = (("\xa0", " "), ("\u2009", " "), ("\u200a", " "), ("\u202f", " "), ("…", "."), ("№", " "))
 # Links: a scheme or `www.` / `t.me/` up to the next space, or a bare domain. Each is looked for only
 # where a scan led by a literal character (fast in `re`) finds its mark: a full search tries every word.
 _SCHEME_RE = re.compile(r"(?:https?://|www\.|t\.me/)\S+", re.I)

@@ -300,3 +300,50 @@ def test_any_text_never_raises(engine: Engine, pieces: list[str], separators: li
     assert result.alert == any(mm.category != ALL_CLEAR for mm in result.matches)
     if result.alert:
         assert not result.all_clear
+
+
+# --- pass 1: a filter that never hides a match --------------------------------------------------
+
+_NEIGHBOURS = ["'", "«", "»", '"', "(", "🚀", "é", "Ω", "ł", "\u0301", "_", "#", "-", "’", "ѐ", "5", "№", "\ufffd"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from([w for w in _WORDS if w[0] not in "@h"]), min_size=1, max_size=8),
+    around=st.lists(st.sampled_from(_NEIGHBOURS), max_size=8),
+    separators=st.lists(st.sampled_from([" ", "", "\n", ", "])),
+)
+def test_pass_one_never_hides_a_rule_that_fires(
+    engine: Engine, words: list[str], around: list[str], separators: list[str]
+) -> None:
+    """`match` skips posts pass 1 rules out; `explain` judges every rule on every post: they agree,
+    whatever surrounds a word (characters the byte scan turns into spaces included)."""
+    pieces = [(around[i % len(around)] if around else "") + word for i, word in enumerate(words)]
+    text = "".join(piece + (separators[i % len(separators)] if separators else " ") for i, piece in enumerate(pieces))
+    doc = Document(text, channel_id=1, channel_tags=frozenset({"monitors"}))
+    assert {m.rule for m in engine.match(doc)} == {r.rule for r in engine.explain(doc).reports if r.fired}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'Повітряна тривога' у Києві",
+        "Увага!Повітряна тривога",
+        "🚀Ракетная опасность",
+        "«Эвакуация» объявлена",
+        "Повітряна\u00a0тривога",
+        "ΩΩ повітряна тривога",
+    ],
+)
+def test_words_next_to_punctuation_emoji_and_other_scripts_are_found(engine: Engine, text: str) -> None:
+    assert engine.verdict(Document(text)).alert
+
+
+def test_terms_with_letters_beyond_cyrillic_and_ascii_match() -> None:
+    """Pass 1 scans one byte a character (Windows-1251): a Polish or Greek term still matches."""
+    engine = rules_engine(
+        {"id": "pl", "category": "custom_watch", "severity": "low", "any": ["Łódź", "Ωmega"]},
+    )
+    assert hits(engine, "Wybuchy w Łodzi i Łódź") == ["Łódź"]
+    assert hits(engine, "the ωmega unit") == ["ωmega"]
+    assert hits(engine, "Łódźka") == []
