@@ -220,9 +220,6 @@ def selectivity(word: str) -> int:
 
 
 _FORM, _PREFIX, _ENGLISH, _MIXED = 0, 1, 2, 3
-_SHORT = 2
-_WORD_STARTS = (" ", "\n")
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _Requirement(NamedTuple):
@@ -263,47 +260,69 @@ class _IdSets:
 class _WordScan(NamedTuple):
     """Aho-Corasick automaton of every form of the rule words, and what each of its keys stands for."""
 
-    automaton: ahocorasick_rs.AhoCorasick
+    automaton: ahocorasick_rs.BytesAhoCorasick
     values: list[int]  # per key: which set of word ids it stands for, and its kind (see `_word_scan`)
+
+
+# Pass 1 scans a post as single bytes, every character that is not a letter or a digit a space: half
+# the bytes of UTF-8, offsets that are the text's own, and whole words found by keys with a space on
+# either side instead of by a look at the characters around each hit. Characters Windows-1251 lacks
+# (emoji, other scripts) become spaces too: a boundary where there was none can only add hits, which
+# pass 2 reads exactly, never hide a word.
+_SCAN_CODEC = "cp1251"
+
+
+def _scan_table() -> bytes:
+    table = bytearray(range(256))
+    for byte in range(256):
+        char = bytes([byte]).decode(_SCAN_CODEC, errors="replace")
+        if not char.isalnum() or not char.isprintable():
+            table[byte] = 0x20
+    return bytes(table)
+
+
+_SCAN_TABLE = _scan_table()
+
+
+def scan_bytes(text: str) -> bytes:
+    """`text` as pass 1 scans it: one byte a character, words between spaces (see `_SCAN_CODEC`)."""
+    return text.encode(_SCAN_CODEC, errors="replace").translate(_SCAN_TABLE)
 
 
 def _word_scan(vocabulary: Vocabulary, wanted: set[int], id_sets: _IdSets) -> _WordScan:
     """Every form of the `wanted` words in one automaton: pass 1 is one Rust-speed scan of a post.
 
     Each key's value is one int (a tuple per key costs 70 bytes more, times 70,000 keys): the key's
-    kind and which set of word ids it stands for. A form must be a whole word, a prefix must start
-    one, an English key is the part of a word its stem shares, confirmed by stemming. The contiguous
-    NFA scans as fast here as the DFA, in 1 MB instead of 40.
+    kind and which set of word ids it stands for. A form is keyed as a whole word (" form "), a prefix
+    as the start of one (" prefix"), an English key is the part of a word its stem shares, confirmed
+    by stemming. The contiguous NFA scans as fast here as the DFA, in 1 MB instead of 40.
     """
-    keys: list[str] = []
+    keys: list[bytes] = []
     values: list[int] = []
 
     def add(key: str, kind: int, ids: Iterable[int]) -> None:
-        keys.append(key)
+        keys.append(scan_bytes(key))
         values.append((id_sets.index(ids) << 2) | kind)
 
     for form, ids in vocabulary.by_form.items():
         if ids & wanted:
-            if len(form) <= _SHORT:
-                # "кр" would hit inside every "кроме": keyed with the space or line break before a word.
-                for boundary in _WORD_STARTS:
-                    add(boundary + form, _FORM, ids & wanted)
-            else:
-                add(form, _FORM, ids & wanted)
+            add(f" {form} ", _FORM, ids & wanted)
     for prefix, word_id in vocabulary.prefixes.items():
         if word_id in wanted:
-            add(prefix, _PREFIX, (word_id,))
+            add(f" {prefix}", _PREFIX, (word_id,))
     english: set[str] = set()
     for (kind, word), word_id in vocabulary.ids.items():
         if kind == "en" and word_id in wanted:
             stem = english_key(word).removeprefix("en:")
             english.add(os.path.commonprefix([stem, word]) or word)  # noqa: RUF071 (a character prefix)
     for key in sorted(english):
-        add(key, _ENGLISH, ())
+        add(f" {key}", _ENGLISH, ())
     # Look-alike letters meeting the other script: the same scan tells whether any word needs folding.
+    # (Pairs with "ѐ" or "ѝ", which Windows-1251 lacks, would be a letter and a space: left out.)
     for pair in mixed_pairs():
-        add(pair, _MIXED, ())
-    automaton = ahocorasick_rs.AhoCorasick(keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        if b" " not in scan_bytes(pair):
+            add(pair, _MIXED, ())
+    automaton = ahocorasick_rs.BytesAhoCorasick(keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
     return _WordScan(automaton, values)
 
 
@@ -410,42 +429,31 @@ class Engine:
     ) -> bool | None:
         """Pass 1: could any rule fire? One Aho-Corasick scan finds which term words occur.
 
-        Hits inside longer words are dropped by a look at the characters around them; English hits
-        are stems, confirmed by stemming the word they start. A term is possible when all its words
+        Keys are whole words (see `_word_scan`); English hits are stems, confirmed by stemming the
+        word they start. A term is possible when all its words
         occur; where and in what order is for pass 2. None: the text mixes scripts inside a word,
         fold it (`fold_mixed_words`) and ask again.
         """
         for scope, pattern in self._scoped_regex:
             if (not scope or not scope.isdisjoint(tags)) and pattern.search(text):
                 return True
-        folded = " " + folded  # so that a short word opening the text has a space before it, as keyed
-        size = len(folded)
+        folded = " " + folded + " "  # so that the first and last words have spaces around them, as keyed
         present: set[int] = set()
         id_sets = self._id_sets.sets
         values = self._scan.values
-        try:
-            hits = self._scan.automaton.find_matches_as_indexes(folded, overlapping=True)
-        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, and not part of any word either
-            folded = _SURROGATES.sub("\ufffd", folded)
-            hits = self._scan.automaton.find_matches_as_indexes(folded, overlapping=True)
-        for key, start, end in hits:
+        for key, start, end in self._scan.automaton.find_matches_as_indexes(scan_bytes(folded), overlapping=True):
             value = values[key]
             kind = value & 3
             if kind == _MIXED:
                 if folded_mixed:
                     continue
                 return None
-            if folded[start - 1].isalnum() and not folded[start].isspace():
-                continue
-            ids = id_sets[value >> 2]
-            if kind == _FORM:
-                if end < size and folded[end].isalnum():
-                    continue
-            elif kind == _ENGLISH:
-                while end < size and folded[end].isalnum():
+            if kind == _ENGLISH:
+                while folded[end].isalnum():
                     end += 1
-                ids = self._english_ids(folded[start:end])
-            present.update(ids)
+                present.update(self._english_ids(folded[start + 1 : end]))
+            else:
+                present.update(id_sets[value >> 2])
         needs = self._needs
         confirm: list[Term] = []
         for word in present:
