@@ -56,38 +56,35 @@ _AFTER_A_PLACE = frozenset(
      "навколо", "та", "і", "й", "район", "районі", "заліт", "будьте", "обережно", "обережні", "внимание",
      "ракеты", "беспилотник", "и"}
 )  # fmt: skip
-# Type words in any case and number, after one or several adjective names.
-_TYPE_FORMS = frozenset(
-    [
-        "область",
-        "області",
-        "областю",
-        "областей",
-        "областям",
-        "областями",
-        "областях",
-        "обл",
-        "области",
-        "областью",
-        "район",
-        "району",
-        "районі",
-        "районом",
-        "районів",
-        "районам",
-        "районами",
-        "районах",
-        "района",
-        "районе",
-        "районов",
-        "округ",
-        "округа",
-        "округе",
-        "округу",
-        "округов",
-        "округах",
-    ]
-)
+# Type words in any case and number, after one or several adjective names, and the kind of unit each
+# follows: "райони" comes after raions' adjectives, "областей" after oblasts'.
+_TYPE_FORMS = {
+    **dict.fromkeys(
+        ["область", "області", "областю", "областей", "областям", "областями", "областях", "обл", "области",
+         "областью"],
+        "oblast",
+    ),
+    **dict.fromkeys(
+        ["район", "райони", "районы", "району", "районі", "районом", "районів", "районам", "районами", "районах",
+         "района", "районе", "районов", "округ", "округа", "округе", "округу", "округов", "округах"],
+        "raion",
+    ),
+}  # fmt: skip
+# Words a post of nothing but place names may also hold: "2 на Обухів", "Хотів чабани увага", "Шахед
+# чабани", "Долина красне перше два на Обухів".
+_FILLER = (
+    _TARGET_WORDS
+    | _FROM_WORDS
+    | frozenset(_SIDES)
+    | frozenset(_RELATIVE)
+    | frozenset(
+        {"і", "й", "та", "и", "ще", "знову", "увага", "уважно", "обережно", "один", "одна", "два", "дві", "три",
+         "чотири", "шахед", "шахеди", "шахедів", "мопед", "мопеди", "бпла", "кр", "ракета", "ракети"}
+    )
+)  # fmt: skip
+_AND = frozenset({"та", "і", "й", "и", "and"})
+# Cities of special status, outside the oblast around them: "Київ та область" is Kyiv oblast.
+_REGION_AROUND = {"UA-30": "UA-32"}
 # A sentence begins after these; so does a quoted title ("Легион «Свобода России»" names no village).
 _SENTENCE_END = frozenset('.!?\n…:«"„“')
 
@@ -147,6 +144,11 @@ class PlaceFinder:
 
     def __init__(self, gazetteer: Gazetteer) -> None:
         self.gazetteer = gazetteer
+        self._region_around = {
+            city[0].id: region[0].id
+            for city_code, region_code in _REGION_AROUND.items()
+            if (city := gazetteer.find(city_code)) and (region := gazetteer.find(region_code))
+        }
 
     def find(
         self, text: str, home: Sequence[int] = (), *, alarm: bool = False, tokens: Sequence[Token] | None = None
@@ -164,11 +166,14 @@ class PlaceFinder:
         if not spans:
             return []
         bare = self._bare(words, spans)
+        # A post of nothing but names, one of them beyond doubt: the others are places too ("Мрія лісне").
+        listing = bare and (
+            len(spans) == 1 or any(not s.ambiguous or text[words[s.start].start].isupper() for s in spans)
+        )
         kept: list[_Span] = []
         for span in spans:
             after_place = bool(kept) and kept[-1].end == span.start
-            alone = len(spans) == 1
-            if not span.ambiguous or self._in_context(text, words, span, bare, alarm, after_place, alone):
+            if not span.ambiguous or self._in_context(text, words, span, bare, alarm, after_place, listing):
                 kept.append(span)
         scope = self._scope(kept)
         lines, around = self._line_oblasts(text, words, kept)
@@ -226,13 +231,39 @@ class PlaceFinder:
             if span is not None:
                 spans.append(span)
                 index = span.end
+                region = self._and_region(words, span)
+                if region is not None:
+                    spans.append(region)
+                    index = region.end
         return spans
+
+    def _and_region(self, words: Sequence[Token], span: _Span) -> _Span | None:
+        """ "Київ та область", "Белгород и область": the oblast of the regional centre named before."""
+        after = span.end
+        if (
+            after + 1 >= len(words)
+            or words[after].text not in _AND
+            or _TYPE_FORMS.get(words[after + 1].text) != "oblast"
+        ):
+            return None
+        regions = set()
+        for place_id in span.candidates:
+            place = self.gazetteer.place(place_id)
+            oblast = self.gazetteer.oblast_of(place_id)
+            if place.kind == "city" and place.weight >= 3 and oblast is not None:
+                regions.add(self._region_around.get(place_id, oblast.id))
+        if len(regions) != 1:
+            return None
+        return _Span(after + 1, after + 2, tuple(regions), False, frozenset(regions))
 
     def _longest(self, words: Sequence[Token], index: int) -> _Span | None:
         lookup = self.gazetteer.lookup
         heads = [entry for entry in lookup(words[index].text) if entry.word == 0]
         if not heads:
             return None
+        listed = self._listed(words, index, heads)
+        if listed is not None:
+            return listed
         by_length: dict[int, list[Entry]] = {}
         for entry in heads:
             by_length.setdefault(entry.words, []).append(entry)
@@ -265,6 +296,28 @@ class PlaceFinder:
                 )
         return self._adjective(words, index, heads)
 
+    def _listed(self, words: Sequence[Token], index: int, heads: Iterable[Entry]) -> _Span | None:
+        """An oblast's or raion's adjective listed with others before one type word: "Броварський/
+        Білоцерківський райони", "Лубенського та Миргородського районів", "Курской и Белгородской
+        областей". Checked before a name of one word: "Кропивницький" is a city, but not here."""
+        units = [e.place for e in heads if e.words == 2 and self._unit(e.place)]
+        position, listed = index + 1, False
+        while units and position < min(len(words), index + 7):
+            word = words[position].text
+            kind = _TYPE_FORMS.get(word)
+            if kind is not None:
+                chosen = tuple(sorted({p for p in units if self.gazetteer.place(p).kind == kind}))
+                return _Span(index, index + 1, chosen, False, frozenset(chosen)) if listed and chosen else None
+            if word not in _AND:
+                if not any(e.word == 0 and e.words == 2 and self._unit(e.place) for e in self.gazetteer.lookup(word)):
+                    return None
+                listed = True
+            position += 1
+        return None
+
+    def _unit(self, place_id: int) -> bool:
+        return self.gazetteer.place(place_id).kind in ("oblast", "raion")
+
     def _abbreviation(self, entries: Iterable[Entry]) -> bool:
         return any(self.gazetteer.place(e.place).names[e.name].isupper() for e in entries)
 
@@ -294,8 +347,7 @@ class PlaceFinder:
         """Is the post nothing but place names (and directions, counts, a few filler words)?"""
         covered = {i for span in spans for i in range(span.start, span.end)}
         others = [w.text for i, w in enumerate(words) if i not in covered]
-        filler = _TARGET_WORDS | _FROM_WORDS | set(_SIDES) | set(_RELATIVE) | {"і", "й", "та", "и", "ще", "знову"}
-        return len(others) <= 2 and all(word in filler or _COUNT.match(word) for word in others)
+        return len(others) <= 2 and all(word in _FILLER or _COUNT.match(word) for word in others)
 
     def _in_context(
         self,
@@ -305,23 +357,21 @@ class PlaceFinder:
         bare: bool,
         alarm: bool,
         after_place: bool = False,
-        alone: bool = False,
+        listing: bool = False,
     ) -> bool:
         """May an ambiguous name ("Мирне", "Українка", "черкаську") be read as a place here?
 
         Yes in a post of nothing but names, beside a direction or a count, after a preposition of
         place when capitalized (lower case too for a target, or an oblast's adjective), and when
         capitalized where no sentence begins; in a post about a threat (`alarm`), a capital letter
-        is enough.
+        is enough, and a city the news names may open a sentence ("Черкаси терміново в укриття").
         """
         capital = text[words[span.start].start].isupper()
-        if bare and (capital or alone):
-            return True  # "ОБУХІВ!!!", "таценки": a post that is nothing but names
+        if bare and (capital or listing):
+            return True  # "ОБУХІВ!!!", "таценки", "Мрія лісне": a post that is nothing but names
         if _direction(words, span) or _count(words, span.start) is not None:
             return True
         before = words[span.start - 1].text if span.start > 0 else None
-        if span.shorthand and any(w.text in _TYPE_FORMS for w in words[span.end : span.end + 3]):
-            return True  # "Белгородской и Курской областей"
         if span.shorthand and after_place:
             return True  # "від лисянки черкаська": the oblast of the place before it
         if before in _PLACE_PREPOSITIONS:
@@ -335,7 +385,7 @@ class PlaceFinder:
         # Opening a sentence, a capital says nothing: in a post about a threat, a name followed by a
         # warning, a weapon, a direction or nothing is a place ("Українка БПЛА з річки", "Калита увага!");
         # "Мирне небо над Києвом" is a wish.
-        if not alarm or span.end >= len(words) or len(words) <= 3:
+        if not alarm or span.end >= len(words) or len(words) <= 3 or self._known_city(span):
             return alarm  # a post of three words about a threat is shorthand: "Кожанка пройде"
         following = words[span.end]
         gap = text[words[span.end - 1].end : following.start]
@@ -346,6 +396,12 @@ class PlaceFinder:
             or following.text[:1].isdigit()  # "Черкаси 1х БпЛА повз місто"
             or text[following.start].isupper()
             or following.text in self.gazetteer  # "Хотів чабани увага": a list of places
+        )
+
+    def _known_city(self, span: _Span) -> bool:
+        """Is one of the places a city the news names (an oblast centre, "Сміла", "Лебедин")?"""
+        return any(
+            self.gazetteer.place(p).kind == "city" and self.gazetteer.place(p).weight >= 2 for p in span.candidates
         )
 
     def _scope(self, spans: Sequence[_Span]) -> set[int]:
@@ -378,7 +434,12 @@ class PlaceFinder:
             place_id in span.own_name and self.gazetteer.place(place_id).kind == "city" for place_id in span.candidates
         )
         chosen = max(span.candidates, key=lambda place_id: self._score(span, place_id, scope, homes, local, city_own))
-        if self.gazetteer.place(chosen).kind == "village" and scope and lineage(chosen).isdisjoint(scope | homes):
+        if (
+            self.gazetteer.place(chosen).kind == "village"
+            and scope
+            and lineage(chosen).isdisjoint(scope | homes)
+            and len({self.gazetteer.oblast_of(place_id) for place_id in span.candidates}) > 1
+        ):
             return None  # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village
         return chosen
 

@@ -248,6 +248,86 @@ def test_from_the_east_is_a_direction_not_the_village_skhid(finder: PlaceFinder)
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Броварський/Білоцерківський райони",
+            [("Броварський район", KYIV_OBLAST), ("Білоцерківський район", KYIV_OBLAST)],
+        ),
+        # "Кропивницький" alone is the city; listed before "райони", the raion.
+        (
+            "Кропивницький/Новоукраїнський райони",
+            [("Кропивницький район", "Кіровоградська область"), ("Новоукраїнський район", "Кіровоградська область")],
+        ),
+        (
+            "межа Черкаського-Звенигородського районів",
+            [("Черкаський район", "Черкаська область"), ("Звенигородський район", "Черкаська область")],
+        ),
+        (
+            "у Обухівському та Броварському районах",
+            [("Обухівський район", KYIV_OBLAST), ("Броварський район", KYIV_OBLAST)],
+        ),
+        (
+            "Белгородской и Курской областей",
+            [("Белгородская область", "Белгородская область"), ("Курская область", "Курская область")],
+        ),
+    ],
+)
+def test_adjectives_listed_before_one_type_word_are_each_a_unit(
+    finder: PlaceFinder, text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert where(finder.find(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Увага Київ та область до відбою", [("Київ", "Київ"), (KYIV_OBLAST, KYIV_OBLAST)]),
+        (
+            "Белгород и область под обстрелом",
+            [("Белгород", "Белгородская область"), ("Белгородская область", "Белгородская область")],
+        ),
+        ("Умань та область", [("Умань", "Черкаська область")]),  # not an oblast centre: which "область"?
+    ],
+)
+def test_a_regional_centre_and_its_oblast(finder: PlaceFinder, text: str, expected: list[tuple[str, str]]) -> None:
+    assert where(finder.find(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Мрія лісне", ["Мрія", "Лісне"]),
+        ("Хотів чабани увага", ["Хотів", "Чабани"]),
+        ("Трипілля українка три", ["Трипілля", "Українка"]),
+        ("Ще Рогозів та старе", ["Рогозів", "Старе"]),
+    ],
+)
+def test_a_post_listing_names_takes_the_lowercase_ones_too(finder: PlaceFinder, text: str, names: list[str]) -> None:
+    kyiv = [p.id for p in load_gazetteer().find(KYIV_OBLAST)]
+    assert where(finder.find(text, kyiv)) == [(name, KYIV_OBLAST) for name in names]
+
+
+def test_a_listing_of_common_words_alone_names_no_place(finder: PlaceFinder) -> None:
+    assert finder.find("мирне лісне") == []
+
+
+def test_a_city_the_news_names_opens_an_alarm(finder: PlaceFinder) -> None:
+    assert finder.find("Черкаси терміново в укриття.") == []
+    assert where(finder.find("Черкаси терміново в укриття.", alarm=True)) == [("Черкаси", "Черкаська область")]
+    assert finder.find("Мирне небо над нами", alarm=True) == []  # a village nobody names: still a wish
+
+
+def test_a_village_whose_namesakes_share_an_oblast_keeps_it(finder: PlaceFinder) -> None:
+    """Two Голованівськ, both in Kirovohrad oblast: the oblast is sure, though Умань is in another."""
+    assert where(finder.find("Голованівськ - Гайворон - Умань")) == [
+        ("Голованівськ", "Кіровоградська область"),
+        ("Гайворон", "Кіровоградська область"),
+        ("Умань", "Черкаська область"),
+    ]
+
+
 # --- robustness ------------------------------------------------------------------------------------
 
 
