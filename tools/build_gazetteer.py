@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gettext
 import gzip
+import re
 import sys
 import tomllib
 from collections import Counter
@@ -35,7 +36,7 @@ from translitua import translit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.places.gazetteer import FLAG_AMBIGUOUS, FLAG_BASE, RECORD_FORMAT  # noqa: E402
+from bot.places.gazetteer import FLAG_AMBIGUOUS, FLAG_BASE, FLAG_GROUP, RECORD_FORMAT  # noqa: E402
 from bot.rules.morphology import languages_of  # noqa: E402
 from bot.rules.normalize import normalize_word, tokenize  # noqa: E402
 
@@ -76,6 +77,7 @@ RU_LETTERS = frozenset("ыэъё")
 class Name:
     text: str
     langs: list[str]  # "uk" | "ru" | "en"; a name written alike in Ukrainian and Russian ("Буча") has both
+    group: bool = False  # the name of several places at once ("Борщагівки"): extra.toml [groups]
 
 
 @dataclass
@@ -525,6 +527,7 @@ def build_nodes(extra: dict[str, Any]) -> list[Node]:
         nodes.append(node)
 
     _add_names(extra, nodes)
+    _add_groups(extra, nodes)
     for code, spec in extra["oblasts"].items():
         if spec["centre"]:
             nodes[_find(nodes, code, spec["centre"])].weight = 3
@@ -550,7 +553,12 @@ def _oblast_code(nodes: list[Node], index: int) -> str:
 
 def _find(nodes: list[Node], code: str, display: str) -> int:
     """The codifier place of an oblast displayed under a name: a city before a raion, a district, a
-    village of the same name."""
+    village of the same name; or the place of a KATOTTG code, for one of several namesakes."""
+    if re.fullmatch(r"UA\d{17}", display):
+        found = [i for i, n in enumerate(nodes) if n.code == display]
+        if not found or _oblast_code(nodes, found[0]) != code:
+            raise SystemExit(f"extra.toml: no place {display!r} in {code}")
+        return found[0]
     rank = {"city": 0, "raion": 1, "district": 2, "village": 3}
     found = [
         i
@@ -574,6 +582,18 @@ def _add_names(extra: dict[str, Any], nodes: list[Node]) -> None:
             node.weight = max(node.weight, 2 if node.kind == "city" else 1)
             for other in others:
                 node.add(other)
+
+
+def _add_groups(extra: dict[str, Any], nodes: list[Node]) -> None:
+    """extra.toml [groups]: a name monitors give several neighbouring places at once ("Борщагівки" for
+    Petropavlivska and Sofiivska Borshchahivka): a name of each, flagged so the finder names them all."""
+    for code, table in extra["groups"].items():
+        for group, members in table.items():
+            for member in members:
+                node = nodes[_find(nodes, code, member)]
+                node.weight = max(node.weight, 1)
+                node.add(group)
+                next(n for n in node.names if n.text == group).group = True
 
 
 def _add_russian_names(nodes: list[Node]) -> None:
@@ -624,7 +644,7 @@ def records(nodes: list[Node], ambiguity: Ambiguity) -> Iterable[tuple[str, tupl
             for number, tokens in enumerate(forms):
                 if not tokens or len(tokens) > 255:
                     continue
-                flags = FLAG_BASE if number == 0 else 0
+                flags = (FLAG_BASE if number == 0 else 0) | (FLAG_GROUP if name.group else 0)
                 if ambiguity.form(tokens, name, own):
                     flags |= FLAG_AMBIGUOUS
                 for word, token in enumerate(tokens):

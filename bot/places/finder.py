@@ -137,6 +137,7 @@ class _Span:
     own_name: frozenset[int]  # the places whose displayed name this is
     shorthand: bool = False  # an oblast by its adjective alone ("в черкаську")
     base: bool = False  # written as named (the nominative), not inflected
+    group: frozenset[int] = frozenset()  # places named together by this name ("Борщагівки"): all meant
 
 
 class PlaceFinder:
@@ -191,27 +192,30 @@ class PlaceFinder:
                     around.setdefault(line, set()).add(oblast.id)  # "Сміла Камʼянка": Smila settles Kamianka
                 if self.gazetteer.place(place_id).kind == "oblast":
                     heading = place_id
-            if place_id is None or place_id in seen:
+            if place_id is None:
                 continue
-            seen.add(place_id)
             start, end = words[span.start].start, words[span.end - 1].end
             target = _targeted(words, span)
-            place = self.gazetteer.place(place_id)
-            oblast = self.gazetteer.oblast_of(place_id)
-            mentions.append(
-                Mention(
-                    place,
-                    start,
-                    end,
-                    _direction(words, span) or ("towards" if target else None),
-                    _count(words, span.start),
-                    target,
-                    span.ambiguous,
-                    self.gazetteer.place(place.parent).name if place.parent is not None else None,
-                    oblast.name if oblast is not None else None,
-                    self.gazetteer.lineage(place_id),
+            for named in sorted(span.group) if place_id in span.group else (place_id,):
+                if named in seen:
+                    continue
+                seen.add(named)
+                place = self.gazetteer.place(named)
+                oblast = self.gazetteer.oblast_of(named)
+                mentions.append(
+                    Mention(
+                        place,
+                        start,
+                        end,
+                        _direction(words, span) or ("towards" if target else None),
+                        _count(words, span.start),
+                        target,
+                        span.ambiguous,
+                        self.gazetteer.place(place.parent).name if place.parent is not None else None,
+                        oblast.name if oblast is not None else None,
+                        self.gazetteer.lineage(named),
+                    )
                 )
-            )
         return mentions
 
     # --- names -------------------------------------------------------------------------------------
@@ -293,6 +297,7 @@ class PlaceFinder:
                     all(e.ambiguous for e in matched),
                     frozenset(e.place for e in matched if e.name == 0),
                     base=any(e.base for e in matched),
+                    group=frozenset(e.place for e in matched if e.group),
                 )
         return self._adjective(words, index, heads)
 

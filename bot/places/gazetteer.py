@@ -35,6 +35,7 @@ from bot.rules.normalize import tokenize
 RECORD_FORMAT = "<IBBBB"
 FLAG_AMBIGUOUS = 1  # the form is also a common word: require a capital letter or a place context
 FLAG_BASE = 2  # the form is the name's own word as written (nominative), not an inflected one
+FLAG_GROUP = 4  # the name is several places' at once ("Борщагівки"): a matcher names them all
 
 KINDS = ("country", "oblast", "city", "raion", "district", "village")
 # Which of several places with one name an operator most likely means: the bigger unit first.
@@ -79,6 +80,7 @@ class Entry:
     letter or a place context. For a name of several words the flag is the whole name's: set when
     every word but the type word ("область", "район") is common ("біла церква" = a white church).
     `base`: the form is the word as the name is written, not an inflected form ("Київ", not "Києві").
+    `group`: the name is one of several places at once ("Борщагівки" for both Borshchahivkas).
     """
 
     place: int
@@ -87,6 +89,7 @@ class Entry:
     words: int
     ambiguous: bool
     base: bool
+    group: bool = False
 
 
 def _data_dir() -> Path:
@@ -134,7 +137,15 @@ class Gazetteer:
                 self._entries.clear()
             found = self._entries[form] = (
                 tuple(
-                    Entry(place, name, word, words, bool(flags & FLAG_AMBIGUOUS), bool(flags & FLAG_BASE))
+                    Entry(
+                        place,
+                        name,
+                        word,
+                        words,
+                        bool(flags & FLAG_AMBIGUOUS),
+                        bool(flags & FLAG_BASE),
+                        bool(flags & FLAG_GROUP),
+                    )
                     for place, name, word, words, flags in sorted(self._trie.get(form, ()))
                 )
                 or _NO_ENTRIES

@@ -328,6 +328,21 @@ def test_a_village_whose_namesakes_share_an_oblast_keeps_it(finder: PlaceFinder)
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Вільшанки", ["Велика Вільшанка", "Мала Вільшанка"]),
+        ("Ірпінь, Борщагівки - Шахед", ["Ірпінь", "Петропавлівська Борщагівка", "Софіївська Борщагівка"]),
+        ("Шахед біля Борщагівок", ["Петропавлівська Борщагівка", "Софіївська Борщагівка"]),
+        ("На дмитровичі", ["Великі Дмитровичі", "Малі Дмитровичі"]),
+        ("Мала Вільшанка", ["Мала Вільшанка"]),  # a member by its own name is itself alone
+    ],
+)
+def test_a_name_of_several_places_names_them_all(finder: PlaceFinder, text: str, names: list[str]) -> None:
+    kyiv = [p.id for p in load_gazetteer().find(KYIV_OBLAST)]
+    assert where(finder.find(text, kyiv)) == [(name, KYIV_OBLAST) for name in names]
+
+
 # --- robustness ------------------------------------------------------------------------------------
 
 
