@@ -138,6 +138,7 @@ class _Span:
     shorthand: bool = False  # an oblast by its adjective alone ("в черкаську")
     base: bool = False  # written as named (the nominative), not inflected
     group: frozenset[int] = frozenset()  # places named together by this name ("Борщагівки"): all meant
+    written: frozenset[int] = frozenset()  # places whose name is written here as it is, not inflected
 
 
 class PlaceFinder:
@@ -298,6 +299,7 @@ class PlaceFinder:
                     frozenset(e.place for e in matched if e.name == 0),
                     base=any(e.base for e in matched),
                     group=frozenset(e.place for e in matched if e.group),
+                    written=frozenset(e.place for e in matched if e.base),
                 )
         return self._adjective(words, index, heads)
 
@@ -443,9 +445,11 @@ class PlaceFinder:
             self.gazetteer.place(chosen).kind == "village"
             and scope
             and lineage(chosen).isdisjoint(scope | homes)
-            and len({self.gazetteer.oblast_of(place_id) for place_id in span.candidates}) > 1
+            and (span.ambiguous or len({self.gazetteer.oblast_of(place_id) for place_id in span.candidates}) > 1)
         ):
-            return None  # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village
+            # "Лозовой Рудки" in a post about Belgorod is not a Lviv-oblast village; "з лісу" in a post about
+            # Irpin is no village Ліс. Namesakes all in one oblast leave no doubt of it (two Голованівськ).
+            return None
         return chosen
 
     def _score(
@@ -453,7 +457,8 @@ class PlaceFinder:
     ) -> tuple[int, ...]:
         """An oblast's informal name ("Харківщина") means the oblast, not a village of that name, unless a
         city bears it; then: in the oblast of the line or heading; named beside a place it is in; in the
-        channel's region; the name is its own; the bigger unit; the better known."""
+        channel's region; the name is its own; the bigger unit; the better known; the name written as
+        it is named ("Вишеньки" the village of that name, not the genitive of Вишенька)."""
         lineage = self.gazetteer.lineage(place_id)
         kind = self.gazetteer.place(place_id).kind
         own = place_id in span.own_name
@@ -465,6 +470,7 @@ class PlaceFinder:
             int(own and kind != "village"),  # "Запоріжжя" the city, not the oblast it also names
             _KIND_WEIGHT.get(kind, 0),
             self.gazetteer.place(place_id).weight,  # "Миколаїв" the oblast centre, not the Lviv-oblast town
+            int(place_id in span.written),
             int(own),
             -place_id,
         )

@@ -343,6 +343,17 @@ def test_a_name_of_several_places_names_them_all(finder: PlaceFinder, text: str,
     assert where(finder.find(text, kyiv)) == [(name, KYIV_OBLAST) for name in names]
 
 
+def test_a_common_word_far_from_the_post_is_no_village(finder: PlaceFinder) -> None:
+    """ "з лісу з заходу": a direction beside it, but the only Ліс is in Lviv oblast and the post is
+    about Irpin."""
+    assert where(finder.find("Ірпінь з лісу з заходу БПЛА!")) == [("Ірпінь", KYIV_OBLAST)]
+
+
+def test_a_name_as_written_beats_another_name_inflected(finder: PlaceFinder) -> None:
+    """ "Вишеньки" is a village's name and the genitive of Вишенька's: with nothing else to go by, the former."""
+    assert [m.place.name for m in finder.find("Далі на Вишеньки")] == ["Вишеньки"]
+
+
 # --- robustness ------------------------------------------------------------------------------------
 
 
