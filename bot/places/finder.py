@@ -181,7 +181,7 @@ class PlaceFinder:
         lines, around = self._line_oblasts(text, words, kept)
         mentions: list[Mention] = []
         seen: set[int] = set()
-        heading: int | None = None  # the last oblast named: "Сумщина:" heads the lines below it
+        heading: int | None = None  # the last oblast opening a line: "Сумщина:" heads the lines below it
         for span, line in zip(kept, lines, strict=True):
             local = set(around.get(line, ()))
             if heading is not None:
@@ -191,8 +191,8 @@ class PlaceFinder:
                 oblast = self.gazetteer.oblast_of(place_id)
                 if oblast is not None:
                     around.setdefault(line, set()).add(oblast.id)  # "Сміла Камʼянка": Smila settles Kamianka
-                if self.gazetteer.place(place_id).kind == "oblast":
-                    heading = place_id
+                if self.gazetteer.place(place_id).kind == "oblast" and _opens_line(text, words[span.start].start):
+                    heading = place_id  # not "10 повз Лозову на Дніпропетровщину": a destination heads nothing
             if place_id is None:
                 continue
             start, end = words[span.start].start, words[span.end - 1].end
@@ -411,10 +411,21 @@ class PlaceFinder:
             self.gazetteer.place(p).kind == "city" and self.gazetteer.place(p).weight >= 2 for p in span.candidates
         )
 
+    def _sure(self, span: _Span) -> int | None:
+        """The place a name means whatever the post: its only one, or the oblast of an oblast's informal
+        name no city bears ("Харківщина", though a village in Sumy oblast has that name)."""
+        if span.ambiguous:
+            return None
+        if len(span.candidates) == 1:
+            return span.candidates[0]
+        kinds = {place_id: self.gazetteer.place(place_id).kind for place_id in span.candidates}
+        oblasts = [place_id for place_id, kind in kinds.items() if kind == "oblast"]
+        return oblasts[0] if len(oblasts) == 1 and "city" not in kinds.values() else None
+
     def _scope(self, spans: Sequence[_Span]) -> set[int]:
-        """Places named without doubt (one candidate, not ambiguous), and their oblasts: they settle the
-        others ("Сміла, Камʼянка" is the Kamianka of Cherkasy oblast, where Smila is)."""
-        sure = {span.candidates[0] for span in spans if len(span.candidates) == 1 and not span.ambiguous}
+        """Places named without doubt, and their oblasts: they settle the others ("Сміла, Камʼянка" is the
+        Kamianka of Cherkasy oblast, where Smila is)."""
+        sure = {place_id for span in spans if (place_id := self._sure(span)) is not None}
         oblasts = {oblast.id for place_id in sure if (oblast := self.gazetteer.oblast_of(place_id)) is not None}
         return sure | oblasts
 
@@ -425,16 +436,18 @@ class PlaceFinder:
         lines = [text.count("\n", 0, words[span.start].start) for span in spans]
         around: dict[int, set[int]] = {}
         for line, span in zip(lines, spans, strict=True):
-            if len(span.candidates) == 1 and not span.ambiguous:
-                oblast = self.gazetteer.oblast_of(span.candidates[0])
+            sure = self._sure(span)
+            if sure is not None:
+                oblast = self.gazetteer.oblast_of(sure)
                 if oblast is not None:
                     around.setdefault(line, set()).add(oblast.id)
         return lines, around
 
     def _choose(self, span: _Span, scope: set[int], home: Sequence[int], local: set[int]) -> int | None:
         """The place a name means here; None for a village name that fits nowhere the post is about."""
-        if len(span.candidates) == 1 and not span.ambiguous:
-            return span.candidates[0]
+        sure = self._sure(span)
+        if sure is not None:
+            return sure
         lineage = self.gazetteer.lineage
         homes = frozenset(home)
         city_own = any(
@@ -539,6 +552,11 @@ def _count(words: Sequence[Token], start: int) -> int | None:
         if found:
             return int(found.group(1))
     return None
+
+
+def _opens_line(text: str, offset: int) -> bool:
+    """Is there nothing but spaces, emoji and bullets before `offset` on its line?"""
+    return not any(c.isalnum() for c in text[text.rfind("\n", 0, offset) + 1 : offset])
 
 
 def _sentence_start(text: str, offset: int) -> bool:

@@ -354,6 +354,13 @@ def test_a_name_as_written_beats_another_name_inflected(finder: PlaceFinder) -> 
     assert [m.place.name for m in finder.find("Далі на Вишеньки")] == ["Вишеньки"]
 
 
+def test_an_oblast_named_as_a_destination_heads_no_lines(finder: PlaceFinder) -> None:
+    """ "на Дніпропетровщину" mid-line is where drones go; the line's own oblast (Харківщина, whose
+    informal name a Sumy village shares) keeps its city Златопіль."""
+    text = "Харківщина: 10 повз Лозову на Дніпропетровщину (Юріївка), 1 кружляє біля Златополя"
+    assert where(finder.find(text))[-1] == ("Златопіль", "Харківська область")
+
+
 # --- robustness ------------------------------------------------------------------------------------
 
 
