@@ -251,6 +251,10 @@ class SQLiteStore:
                     try:
                         outcomes.append((job(tx), None))
                     except Exception as exc:
+                        if not conn.in_transaction:
+                            # SQLite rolled the whole transaction back itself (a full disk, an I/O error): the
+                            # savepoint is gone, the other jobs' work too, and this error is the batch's.
+                            raise
                         conn.execute("ROLLBACK TO job")
                         outcomes.append((None, exc))
                     conn.execute("RELEASE job")

@@ -268,6 +268,26 @@ async def test_failing_job_in_a_batch_is_rolled_back_alone(store: SQLiteStore) -
     assert [r[0] for r in rows(store, "SELECT message_id FROM posts ORDER BY message_id")] == [1, 3]
 
 
+async def test_a_batch_sqlite_rolled_back_itself_fails_with_the_jobs_error(store: SQLiteStore) -> None:
+    """On a full disk SQLite may roll the whole transaction back: every job of the batch fails with that
+    error (what `tgmon health` shows), not with "no such savepoint" from rolling back to the job's."""
+
+    def filling(tx: Any) -> None:
+        tx._conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL or SQLITE_IOERR, at its discretion
+        raise sqlite3.OperationalError("database or disk is full")
+
+    gathered = asyncio.gather(
+        apply(store, [post(1, "lost with the transaction")]),
+        store.write(filling),
+        apply(store, [post(3, "never written")]),
+        return_exceptions=True,
+    )
+    results = await asyncio.wait_for(gathered, timeout=30)  # a guard against a hang, not a speed check
+    assert all(isinstance(r, StoreError) and "disk is full" in str(r) for r in results), results
+    assert one(store, "SELECT count(*) FROM posts") == 0
+    assert await apply(store, [post(1, "written once the disk is free")]) == [Outcome.NEW]
+
+
 async def test_failing_single_job_raises_to_its_caller(store: SQLiteStore) -> None:
     def failing(_: Any) -> None:
         raise RuntimeError("job failed")
