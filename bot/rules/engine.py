@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import ahocorasick_rs
@@ -342,12 +342,28 @@ def term_words(text: str) -> list[str]:
     return words
 
 
+@dataclass(frozen=True, slots=True)
+class MonitorTimes:
+    """A rule pack's `[monitors]` table (see `bot.rules.context`): how long a threat a monitoring channel
+    announced stays open without an alarm or an update, and how long after it closed a counted move
+    reopens it."""
+
+    quiet: timedelta = timedelta(minutes=40)
+    reopen: timedelta = timedelta(hours=6)
+
+
+MONITOR_DEFAULTS = MonitorTimes()
+
+
 class Engine:
     """A compiled rule set; `bot.rules.loader` builds it from TOML."""
 
-    def __init__(self, rules: Sequence[Rule], vocabulary: Vocabulary, source: str = "") -> None:
+    def __init__(
+        self, rules: Sequence[Rule], vocabulary: Vocabulary, source: str = "", monitors: MonitorTimes = MONITOR_DEFAULTS
+    ) -> None:
         self.rules = tuple(rules)
         self.source = source
+        self.monitors = monitors
         self._rules_by_id = {rule.id: rule for rule in self.rules}
         self._id_sets = _IdSets()
         self._by_form = {form: self._id_sets.shared(ids) for form, ids in vocabulary.by_form.items()}
@@ -434,9 +450,6 @@ class Engine:
         occur; where and in what order is for pass 2. None: the text mixes scripts inside a word,
         fold it (`fold_mixed_words`) and ask again.
         """
-        for scope, pattern in self._scoped_regex:
-            if (not scope or not scope.isdisjoint(tags)) and pattern.search(text):
-                return True
         folded = " " + folded + " "  # so that the first and last words have spaces around them, as keyed
         present: set[int] = set()
         id_sets = self._id_sets.sets
@@ -454,6 +467,11 @@ class Engine:
                 present.update(self._english_ids(folded[start + 1 : end]))
             else:
                 present.update(id_sets[value >> 2])
+        # After the scan, which tells whether a word mixes scripts: a regex rule firing must not leave
+        # "тpевога" (a Latin p) unfolded for the word rules.
+        for scope, pattern in self._scoped_regex:
+            if (not scope or not scope.isdisjoint(tags)) and pattern.search(text):
+                return True
         needs = self._needs
         confirm: list[Term] = []
         for word in present:
