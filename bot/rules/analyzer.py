@@ -19,7 +19,8 @@ from bot.rules.engine import Document, Engine, Verdict
 
 
 class Analyzer:
-    """`engine` may be swapped while running (a rules file reloaded); the context carries over."""
+    """`engine` may be swapped while running (a rules file reloaded); the context carries over, with the
+    new pack's `[monitors]` times."""
 
     def __init__(
         self,
@@ -28,10 +29,19 @@ class Analyzer:
         homes: Callable[[int], Sequence[int]] = lambda _channel_id: (),
         context: ThreatContext | None = None,
     ) -> None:
-        self.engine = engine
+        self._engine = engine
         self.finder = finder
         self.homes = homes
-        self.context = context or ThreatContext()
+        self.context = context or ThreatContext(engine.monitors.quiet, reopen=engine.monitors.reopen)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
+        self.context.quiet, self.context.reopen = engine.monitors.quiet, engine.monitors.reopen
 
     def verdict(self, doc: Document, *, new: bool = True) -> Verdict:
         """The post's verdict with its places; `new` posts (not edits) move the channel's context."""

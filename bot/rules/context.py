@@ -4,7 +4,10 @@ Air-defence monitors announce a threat once ("Шахеди на Київщину
 where it is: "ОБУХІВ!!!!", "Васильків зі сходу", "2 на Київ", "Таценки". No rule can match such a
 post by its words. Read in the channel's order, it is an update of the threat the channel last
 announced, while that threat is open: an all-clear closes it, and so does `quiet` time (by post
-time, so a replay decides as the live service did) without an alarm or an update.
+time, so a replay decides as the live service did) without an alarm or an update. A counted move
+("7 на Павлиш", "1 на Славутич з півдня") reopens the threat the channel announced last, within
+`reopen` time: digest channels post "не фіксується" after each wave and the next wave's counts
+without announcing it again.
 
 The state is per channel and lives in memory: the pipeline and `tgmon rules check` feed posts in
 order, and a restart begins with no threat open until the channel announces one again.
@@ -16,11 +19,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.rules.engine import Document, Match, Verdict
+from bot.rules.engine import MONITOR_DEFAULTS, Document, Match, Verdict
 
 MONITORS = "monitors"
 CONTEXT_RULE = "channel-context"
-DEFAULT_QUIET = timedelta(minutes=40)
+DEFAULT_QUIET = MONITOR_DEFAULTS.quiet
+# How long after a channel's threat closed a counted move ("1 на Павлоград зі сходу") reopens it.
+DEFAULT_REOPEN = MONITOR_DEFAULTS.reopen
 # A post naming places and no more than this many words is shorthand ("Васильків Заріччя акустика").
 _SHORT_POST_WORDS = 8
 # "Not towards us", "ours", "past us", "clear": a place named to say there is no threat there.
@@ -60,17 +65,21 @@ class ThreatContext:
     or else the threat announced last, so "Чисто по цілям" after a missile salvo leaves the drones open.
     """
 
-    def __init__(self, quiet: timedelta = DEFAULT_QUIET, tag: str = MONITORS) -> None:
+    def __init__(
+        self, quiet: timedelta = DEFAULT_QUIET, tag: str = MONITORS, reopen: timedelta = DEFAULT_REOPEN
+    ) -> None:
         self.quiet = quiet
         self.tag = tag
+        self.reopen = reopen
         self._open: dict[int, dict[str, _Threat]] = {}
+        self._last: dict[int, _Threat] = {}  # the threat each channel announced last, open or closed
 
     def applies(self, doc: Document) -> bool:
         return doc.channel_id is not None and self.tag in doc.channel_tags
 
     def is_open(self, doc: Document) -> bool:
-        """Is a threat open in this post's channel, at its time?"""
-        return self._current(doc) is not None
+        """Is a threat open in this post's channel, at its time, or one a counted move would reopen?"""
+        return self._current(doc) is not None or self._reopenable(doc) is not None
 
     def apply(self, doc: Document, verdict: Verdict) -> Verdict:
         """The post's verdict with the channel's context; updates the context. Call in post order.
@@ -87,10 +96,19 @@ class ThreatContext:
                 threats.pop(category, None)
             return verdict
         if verdict.alert and verdict.category is not None and verdict.severity is not None:
-            threats[verdict.category] = _Threat(verdict.category, verdict.severity, doc.date, doc.date)
+            threats[verdict.category] = self._last[doc.channel_id] = _Threat(
+                verdict.category, verdict.severity, doc.date, doc.date
+            )
             return verdict
-        if threat is None or verdict.matches:
+        if verdict.matches:
             return verdict
+        if threat is None:
+            closed = self._reopenable(doc)
+            if closed is None or not any(m.count is not None and m.target for m in verdict.places):
+                return verdict
+            threat = threats[closed.category] = self._last[doc.channel_id] = _Threat(
+                closed.category, closed.severity, closed.announced, doc.date
+            )
         span = self._update(doc.text, verdict)
         if span is None:
             return verdict
@@ -111,6 +129,13 @@ class ThreatContext:
                 if threat.last is not None and doc.date - threat.last > self.quiet:
                     del threats[category]
         return max(threats.values(), key=_announced, default=None)
+
+    def _reopenable(self, doc: Document) -> _Threat | None:
+        """The threat the post's channel announced last, closed no longer than `reopen` ago."""
+        last = self._last.get(doc.channel_id) if doc.channel_id is not None else None
+        if last is None or doc.date is None or last.last is None or doc.date - last.last > self.quiet + self.reopen:
+            return None
+        return last
 
     @staticmethod
     def _update(text: str, verdict: Verdict) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import ConfigError
 from bot.logging import get_logger
-from bot.rules.engine import ALL_CLEAR, SEVERITIES, Engine, Rule, Term, Vocabulary, term_words
+from bot.rules.engine import (
+    ALL_CLEAR,
+    MONITOR_DEFAULTS,
+    SEVERITIES,
+    Engine,
+    MonitorTimes,
+    Rule,
+    Term,
+    Vocabulary,
+    term_words,
+)
 from bot.rules.morphology import release_build_memory
 from bot.settings import format_validation_error, parse_username, read_toml
 
@@ -121,10 +132,23 @@ class RuleSpec(BaseModel):
         )
 
 
+class MonitorsSpec(BaseModel):
+    """`[monitors]`: the channel context of channels tagged `monitors` (see `bot.rules.context`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quiet_minutes: float = Field(MONITOR_DEFAULTS.quiet.total_seconds() / 60, gt=0)
+    reopen_minutes: float = Field(MONITOR_DEFAULTS.reopen.total_seconds() / 60, ge=0)
+
+    def times(self) -> MonitorTimes:
+        return MonitorTimes(timedelta(minutes=self.quiet_minutes), timedelta(minutes=self.reopen_minutes))
+
+
 class RulesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lists: dict[str, list[str]] = {}
+    monitors: MonitorsSpec = MonitorsSpec()
     rule: list[RuleSpec] = []
 
 
@@ -186,6 +210,11 @@ def _rule_label(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
 
 
 def parse_rules(raw: dict[str, Any], where: str) -> list[RuleSpec]:
+    return parse_pack(raw, where)[0]
+
+
+def parse_pack(raw: dict[str, Any], where: str) -> tuple[list[RuleSpec], MonitorTimes]:
+    """The enabled rules of a rules file, and its `[monitors]` times."""
     raw = expand_lists(raw, where)
     try:
         parsed = RulesFile.model_validate(raw)
@@ -206,22 +235,22 @@ def parse_rules(raw: dict[str, Any], where: str) -> list[RuleSpec]:
         seen[spec.id] = index
     if problems:
         raise ConfigError(*problems)
-    return [spec for spec in parsed.rule if spec.enabled]
+    return [spec for spec in parsed.rule if spec.enabled], parsed.monitors.times()
 
 
-def build_engine(specs: list[RuleSpec], source: str = "") -> Engine:
+def build_engine(specs: list[RuleSpec], source: str = "", monitors: MonitorTimes = MONITOR_DEFAULTS) -> Engine:
     vocabulary = Vocabulary()
-    engine = Engine([spec.compile(vocabulary) for spec in specs], vocabulary, source)
+    engine = Engine([spec.compile(vocabulary) for spec in specs], vocabulary, source, monitors)
     release_build_memory()
     return engine
 
 
 def load_rules(path: Path) -> Engine:
     """Load and compile a rules file; raises ConfigError with one line per problem."""
-    specs = parse_rules(read_toml(path), str(path))
+    specs, monitors = parse_pack(read_toml(path), str(path))
     if not specs:
         raise ConfigError(f"{path}: no enabled [[rule]] tables; copy the default pack from config/rules.toml")
-    return build_engine(specs, str(path))
+    return build_engine(specs, str(path), monitors)
 
 
 class RulesReloader:

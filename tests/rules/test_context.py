@@ -114,6 +114,31 @@ def test_shorthand_with_no_threat_open_is_no_alert(feed: Feed) -> None:
     assert places(bare) == []  # nothing for it to update: its places are not even looked for
 
 
+def test_a_counted_move_with_no_threat_ever_announced_is_no_alert(feed: Feed) -> None:
+    assert summary(feed.post("2 на Київ", 0)) == NOTHING
+
+
+@pytest.mark.parametrize("clear", ["Не фіксується", "Відбій тривоги"])
+def test_a_counted_move_reopens_the_threat_the_channel_announced_last(feed: Feed, clear: str) -> None:
+    """Digest channels post "не фіксується" after a wave, then the next wave's counts unannounced."""
+    feed.post(ALARM, 0)
+    assert feed.post(clear, 1).all_clear
+    assert summary(feed.post("Обухів!!!!", 2)) == NOTHING  # a bare name reopens nothing
+    assert summary(feed.post("Чернігівщина: 1 на Славутич з півдня, 2 на Бобровицю", 3)) == UPDATE
+    assert summary(feed.post("Обухів!!!!", 4)) == UPDATE  # open again
+
+
+def test_a_counted_move_long_after_the_last_threat_is_no_alert(engine: Engine, finder: PlaceFinder) -> None:
+    feed = Feed(engine, finder)
+    feed.analyzer.context.reopen = timedelta(minutes=30)
+    feed.post(ALARM, 0)
+    assert summary(feed.post("2 на Київ", 34)) == UPDATE  # quiet 5 + reopen 30 after the alarm
+    assert (
+        summary(feed.post("2 на Київ", 40)) == UPDATE
+    )  # open again: 6 minutes after the update is within quiet + reopen
+    assert summary(feed.post("2 на Київ", 76)) == NOTHING  # 36 minutes after the last update
+
+
 def test_a_channel_not_tagged_monitors_has_no_context(feed: Feed) -> None:
     assert summary(feed.post(ALARM, 0, tags=frozenset())) == (True, "uav", ("uav-danger",))
     assert summary(feed.post("Обухів!!!!", 1, tags=frozenset())) == NOTHING

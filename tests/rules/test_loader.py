@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.errors import ConfigError
+from bot.places import load_gazetteer
+from bot.places.finder import PlaceFinder
+from bot.rules.analyzer import Analyzer
 from bot.rules.engine import Document, Engine
 from bot.rules.loader import load_rules, parse_rules
-from tests.helpers import RULES_TOML
+from tests.helpers import RULES_TOML, T0
 
 
 def problems(*rules: dict[str, Any]) -> list[str]:
@@ -152,3 +157,48 @@ def test_default_pack_loads(engine: Engine) -> None:
     categories = {rule.category for rule in engine.rules}
     assert {"air_raid", "missile", "uav", "shelling", "evacuation", "incursion", "all_clear"} <= categories
     assert len({rule.id for rule in engine.rules}) == len(engine.rules)
+
+
+# --- [monitors] --------------------------------------------------------------------------------------
+
+RULE = '[[rule]]\nid = "uav"\ncategory = "uav"\nseverity = "high"\nany = ["шахеди"]\n'
+
+
+def test_default_pack_monitor_times(engine: Engine) -> None:
+    assert (engine.monitors.quiet, engine.monitors.reopen) == (timedelta(minutes=40), timedelta(hours=6))
+
+
+def test_monitor_times_from_the_pack_drive_the_channel_context(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(f"[monitors]\nquiet_minutes = 10\nreopen_minutes = 0\n\n{RULE}", encoding="utf-8")
+    engine = load_rules(path)
+    assert (engine.monitors.quiet, engine.monitors.reopen) == (timedelta(minutes=10), timedelta(0))
+    analyzer = Analyzer(engine, PlaceFinder(load_gazetteer()))
+
+    def alert(text: str, minute: int) -> bool:
+        doc = Document(text, 1, None, frozenset({"monitors"}), T0 + timedelta(minutes=minute))
+        return analyzer.verdict(doc).alert
+
+    assert [alert("Шахеди", 0), alert("Обухів!!!", 10), alert("Обухів!!!", 21)] == [True, True, False]
+    # A reloaded pack brings its times to the running context.
+    path.write_text(f"[monitors]\nquiet_minutes = 60\n\n{RULE}", encoding="utf-8")
+    analyzer.engine = load_rules(path)
+    assert [alert("Шахеди", 30), alert("Обухів!!!", 85)] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ("quiet_minutes = 0", "rules.toml: monitors.quiet_minutes: expected a positive number (got 0)"),
+        (
+            "reopen_minutes = -5",
+            "rules.toml: monitors.reopen_minutes: expected a number not below the minimum (got -5)",
+        ),
+        ('quiet_minutes = "40m"', "rules.toml: monitors.quiet_minutes: expected a number"),
+        ("quiet = 40", "rules.toml: monitors.quiet: unknown key"),
+    ],
+)
+def test_bad_monitor_times(table: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_rules(tomllib.loads(f"[monitors]\n{table}\n\n{RULE}"), "rules.toml")
+    assert exc.value.lines[0].startswith(problem), exc.value.lines
