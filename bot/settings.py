@@ -200,7 +200,7 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: int | None = Field(None, gt=0)
+    id: int | None = Field(None, gt=0, le=2**63 - 1)  # SQLite's INTEGER; Telegram's are far below
     username: str | None = None
     title: str | None = None
     tags: tuple[str, ...] = ()
@@ -348,7 +348,15 @@ _EXPECTED = {
     "model_type": "a table",
     "greater_than": "a positive number",
     "greater_than_equal": "a number not below the minimum",
+    "less_than_equal": "a number not above the maximum",
     "literal_error": "one of the allowed values",
+}
+# Bounds said with their value where pydantic gives it: "a number of at least 0".
+_BOUNDS = {
+    "greater_than": "a number above",
+    "greater_than_equal": "a number of at least",
+    "less_than": "a number below",
+    "less_than_equal": "a number of at most",
 }
 
 
@@ -360,8 +368,15 @@ def describe_problem(item: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     message = str(item["msg"]).removeprefix("Value error, ")
+    bounds = item.get("ctx") or {}
     if kind == "literal_error":
         expected = message.removeprefix("Input should be ")
+    elif kind == "greater_than" and bounds.get("gt") == 0:
+        expected = "a positive number"
+    elif kind in _BOUNDS and len(bounds) == 1:
+        bound = next(iter(bounds.values()))
+        shown_bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        expected = f"{_BOUNDS[kind]} {shown_bound}"
     elif kind in _EXPECTED:
         expected = _EXPECTED[kind]
     elif kind == "value_error":

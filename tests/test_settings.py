@@ -94,6 +94,15 @@ id = -5
     assert lines[2].startswith(f"{path}: channel[2].id: expected a positive number")
 
 
+def test_channel_id_beyond_64_bits(tmp_path: Path) -> None:
+    path = write_channels(tmp_path, "[[channel]]\nid = 99999999999999999999\n")
+    with pytest.raises(ConfigError) as exc:
+        load_channels(path)
+    assert problems(exc) == [
+        f"{path}: channel[0].id: expected a number of at most 9223372036854775807 (got 99999999999999999999)"
+    ]
+
+
 def test_channel_without_id_or_username(tmp_path: Path) -> None:
     path = write_channels(tmp_path, '[[channel]]\ntitle = "No way to find me"\n')
     with pytest.raises(ConfigError) as exc:

@@ -192,7 +192,7 @@ def test_monitor_times_from_the_pack_drive_the_channel_context(tmp_path: Path) -
         ("quiet_minutes = 0", "rules.toml: monitors.quiet_minutes: expected a positive number (got 0)"),
         (
             "reopen_minutes = -5",
-            "rules.toml: monitors.reopen_minutes: expected a number not below the minimum (got -5)",
+            "rules.toml: monitors.reopen_minutes: expected a number of at least 0 (got -5)",
         ),
         ('quiet_minutes = "40m"', "rules.toml: monitors.quiet_minutes: expected a number"),
         ("quiet = 40", "rules.toml: monitors.quiet: unknown key"),
