@@ -101,6 +101,7 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._tags: dict[int, frozenset[str]] = {}
         self.store_problem: str | None = None  # while the database refuses writes: why
+        self._storing = 0  # events of the batch being written (retried while the database refuses writes)
 
     @property
     def engine(self) -> Engine:
@@ -119,8 +120,8 @@ class Pipeline:
         return self.channels.homes_of(channel_id)
 
     def queued(self) -> int:
-        """Events read but not yet stored."""
-        return self._queue.qsize()
+        """Events read but not yet stored: queued, and the batch being written or retried."""
+        return self._queue.qsize() + self._storing
 
     def stop(self) -> None:
         """Stop reading; everything already read is still stored. Safe to call from a signal handler."""
@@ -280,6 +281,7 @@ class Pipeline:
     async def _commit(self, batch: Sequence[Matched]) -> None:
         """Store a batch with its alerts and cursors; a store outage is retried, never dropped."""
         delay = 0.5
+        self._storing = len(batch)
         while True:
             try:
                 outcomes, raised, held, held_categories = await self.store.write(self._job(batch))
@@ -290,6 +292,7 @@ class Pipeline:
                 delay = min(delay * 2, _RETRY_CAP_S)
                 continue
             break
+        self._storing = 0
         if self.store_problem is not None:
             log.info("pipeline.store_available", stored=len(batch))
             self.store_problem = None

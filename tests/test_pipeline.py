@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.alerts.notifiers import JsonlNotifier
 from bot.alerts.outbox import Dispatcher
+from bot.errors import StoreError
 from bot.models import Channel, Post
 from bot.pipeline import Pipeline, RunStats
 from bot.rules.engine import Engine
@@ -221,6 +222,36 @@ async def test_stop_mid_run_commits_what_was_read(store: SQLiteStore, engine: En
     assert totals["alerts"] == total // 100
     ids = [a["id"] for a in read_jsonl(alerts_path)]
     assert len(ids) == len(set(ids)) == total // 100
+
+
+async def test_events_held_in_an_outage_include_the_batch_being_retried(
+    store: SQLiteStore, engine: Engine, tmp_path: Path
+) -> None:
+    """`tgmon health` says how many events wait while the database refuses writes: all of them."""
+    refusing = asyncio.Event()
+    write = store.write
+
+    async def failing(job: Any) -> Any:
+        if not refusing.is_set():
+            raise StoreError("disk I/O error")
+        return await write(job)
+
+    store.write = failing  # type: ignore[method-assign]
+    pipeline = Pipeline(store, engine, Dispatcher(store, []), batch_size=2)
+    running = asyncio.create_task(pipeline.run(Hanging(), drain=False))
+    for _ in range(500):  # until the three posts are read (a hang guard, not a speed check)
+        if pipeline.store_problem is not None and pipeline.queued() == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert (pipeline.store_problem, pipeline.queued()) == ("disk I/O error", 3)
+    refusing.set()
+    for _ in range(500):
+        if (await store.stats())["posts"] == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert (pipeline.store_problem, pipeline.queued()) == (None, 0)
+    pipeline.stop()
+    await asyncio.wait_for(running, timeout=60)
 
 
 class Hanging:
