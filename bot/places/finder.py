@@ -177,16 +177,17 @@ class PlaceFinder:
             after_place = bool(kept) and kept[-1].end == span.start
             if not span.ambiguous or self._in_context(text, words, span, bare, alarm, after_place, listing):
                 kept.append(span)
-        scope = self._scope(kept)
-        lines, around = self._line_oblasts(text, words, kept)
+        sures = [self._sure(span) for span in kept]
+        scope = self._scope(sures)
+        lines, around = self._line_oblasts(text, words, kept, sures)
         mentions: list[Mention] = []
         seen: set[int] = set()
         heading: int | None = None  # the last oblast opening a line: "Сумщина:" heads the lines below it
-        for span, line in zip(kept, lines, strict=True):
+        for span, sure, line in zip(kept, sures, lines, strict=True):
             local = set(around.get(line, ()))
             if heading is not None:
                 local.add(heading)
-            place_id = self._choose(span, scope, home, local)
+            place_id = self._choose(span, sure, scope, home, local)
             if place_id is not None:
                 oblast = self.gazetteer.oblast_of(place_id)
                 if oblast is not None:
@@ -236,7 +237,7 @@ class PlaceFinder:
             if span is not None:
                 spans.append(span)
                 index = span.end
-                region = self._and_region(words, span)
+                region = self._and_region(words, span) if index + 1 < len(texts) and texts[index] in _AND else None
                 if region is not None:
                     spans.append(region)
                     index = region.end
@@ -244,12 +245,8 @@ class PlaceFinder:
 
     def _and_region(self, words: Sequence[Token], span: _Span) -> _Span | None:
         """ "Київ та область", "Белгород и область": the oblast of the regional centre named before."""
-        after = span.end
-        if (
-            after + 1 >= len(words)
-            or words[after].text not in _AND
-            or _TYPE_FORMS.get(words[after + 1].text) != "oblast"
-        ):
+        after = span.end  # a word of _AND, and one more after it
+        if _TYPE_FORMS.get(words[after + 1].text) != "oblast":
             return None
         regions = set()
         for place_id in span.candidates:
@@ -266,9 +263,11 @@ class PlaceFinder:
         heads = [entry for entry in lookup(words[index].text) if entry.word == 0]
         if not heads:
             return None
-        listed = self._listed(words, index, heads)
-        if listed is not None:
-            return listed
+        following = words[index + 1].text if index + 1 < len(words) else ""
+        if following in _AND or lookup(following):  # a list may follow; most names stand alone
+            listed = self._listed(words, index, heads)
+            if listed is not None:
+                return listed
         by_length: dict[int, list[Entry]] = {}
         for entry in heads:
             by_length.setdefault(entry.words, []).append(entry)
@@ -418,34 +417,40 @@ class PlaceFinder:
             return None
         if len(span.candidates) == 1:
             return span.candidates[0]
-        kinds = {place_id: self.gazetteer.place(place_id).kind for place_id in span.candidates}
-        oblasts = [place_id for place_id, kind in kinds.items() if kind == "oblast"]
-        return oblasts[0] if len(oblasts) == 1 and "city" not in kinds.values() else None
+        oblast = None
+        for place_id in span.candidates:
+            kind = self.gazetteer.place(place_id).kind
+            if kind == "city" or (kind == "oblast" and oblast is not None):
+                return None
+            if kind == "oblast":
+                oblast = place_id
+        return oblast
 
-    def _scope(self, spans: Sequence[_Span]) -> set[int]:
+    def _scope(self, sures: Sequence[int | None]) -> set[int]:
         """Places named without doubt, and their oblasts: they settle the others ("Сміла, Камʼянка" is the
         Kamianka of Cherkasy oblast, where Smila is)."""
-        sure = {place_id for span in spans if (place_id := self._sure(span)) is not None}
+        sure = {place_id for place_id in sures if place_id is not None}
         oblasts = {oblast.id for place_id in sure if (oblast := self.gazetteer.oblast_of(place_id)) is not None}
         return sure | oblasts
 
     def _line_oblasts(
-        self, text: str, words: Sequence[Token], spans: Sequence[_Span]
+        self, text: str, words: Sequence[Token], spans: Sequence[_Span], sures: Sequence[int | None]
     ) -> tuple[list[int], dict[int, set[int]]]:
         """Each name's line, and the oblasts of the places on each line named without doubt."""
         lines = [text.count("\n", 0, words[span.start].start) for span in spans]
         around: dict[int, set[int]] = {}
-        for line, span in zip(lines, spans, strict=True):
-            sure = self._sure(span)
+        for line, sure in zip(lines, sures, strict=True):
             if sure is not None:
                 oblast = self.gazetteer.oblast_of(sure)
                 if oblast is not None:
                     around.setdefault(line, set()).add(oblast.id)
         return lines, around
 
-    def _choose(self, span: _Span, scope: set[int], home: Sequence[int], local: set[int]) -> int | None:
-        """The place a name means here; None for a village name that fits nowhere the post is about."""
-        sure = self._sure(span)
+    def _choose(
+        self, span: _Span, sure: int | None, scope: set[int], home: Sequence[int], local: set[int]
+    ) -> int | None:
+        """The place a name means here (`sure`: what `_sure` says of it); None for a village name that fits
+        nowhere the post is about."""
         if sure is not None:
             return sure
         lineage = self.gazetteer.lineage
@@ -473,7 +478,8 @@ class PlaceFinder:
         channel's region; the name is its own; the bigger unit; the better known; the name written as
         it is named ("Вишеньки" the village of that name, not the genitive of Вишенька)."""
         lineage = self.gazetteer.lineage(place_id)
-        kind = self.gazetteer.place(place_id).kind
+        place = self.gazetteer.place(place_id)
+        kind = place.kind
         own = place_id in span.own_name
         return (
             int(kind == "oblast" and not city_own),
@@ -482,7 +488,7 @@ class PlaceFinder:
             int(not lineage.isdisjoint(homes)),
             int(own and kind != "village"),  # "Запоріжжя" the city, not the oblast it also names
             _KIND_WEIGHT.get(kind, 0),
-            self.gazetteer.place(place_id).weight,  # "Миколаїв" the oblast centre, not the Lviv-oblast town
+            place.weight,  # "Миколаїв" the oblast centre, not the Lviv-oblast town
             int(place_id in span.written),
             int(own),
             -place_id,

@@ -37,6 +37,7 @@ _NOT_A_THREAT = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
 # In a short post while a threat is open: how many, where it goes, that it hits. "Дві", "Ще йде",
 # "7 шт", "Зараз гепне", "Наближення", "Всім увага".
 _UPDATE_WORDS = re.compile(
@@ -78,8 +79,11 @@ class ThreatContext:
         return doc.channel_id is not None and self.tag in doc.channel_tags
 
     def is_open(self, doc: Document) -> bool:
-        """Is a threat open in this post's channel, at its time, or one a counted move would reopen?"""
-        return self._current(doc) is not None or self._reopenable(doc) is not None
+        """Is a threat open in this post's channel, at its time, or one this post may reopen (it has a
+        number: a counted move)?"""
+        return self._current(doc) is not None or (
+            _DIGIT.search(doc.text) is not None and self._reopenable(doc) is not None
+        )
 
     def apply(self, doc: Document, verdict: Verdict) -> Verdict:
         """The post's verdict with the channel's context; updates the context. Call in post order.
