@@ -249,19 +249,21 @@ async def test_reapplying_post_and_edit_changes_nothing(store: SQLiteStore, run:
 # --- transactions and errors ------------------------------------------------------------------------
 
 
+async def batch_around(store: SQLiteStore, job: Callable[[Any], None]) -> list[Any]:
+    """Posts 1 and 3 and `job` between them, submitted together: one transaction, a savepoint each.
+    Their results, or the exceptions they raised."""
+    gathered = asyncio.gather(
+        apply(store, [post(1, "first")]), store.write(job), apply(store, [post(3, "third")]), return_exceptions=True
+    )
+    return await asyncio.wait_for(gathered, timeout=30)  # a guard against a hang, not a speed check
+
+
 async def test_failing_job_in_a_batch_is_rolled_back_alone(store: SQLiteStore) -> None:
     def failing(tx: Any) -> None:
         tx.apply([post(2, "rolled back")])
         raise RuntimeError("job failed")
 
-    # Submitted together, the three jobs share one transaction, each in its own savepoint.
-    gathered = asyncio.gather(
-        apply(store, [post(1, "kept")]),
-        store.write(failing),
-        apply(store, [post(3, "kept too")]),
-        return_exceptions=True,
-    )
-    results = await asyncio.wait_for(gathered, timeout=30)  # a guard against a hang, not a speed check
+    results = await batch_around(store, failing)
     assert results[0] == [Outcome.NEW]
     assert isinstance(results[1], RuntimeError)
     assert results[2] == [Outcome.NEW]
@@ -276,13 +278,7 @@ async def test_a_batch_sqlite_rolled_back_itself_fails_with_the_jobs_error(store
         tx._conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL or SQLITE_IOERR, at its discretion
         raise sqlite3.OperationalError("database or disk is full")
 
-    gathered = asyncio.gather(
-        apply(store, [post(1, "lost with the transaction")]),
-        store.write(filling),
-        apply(store, [post(3, "never written")]),
-        return_exceptions=True,
-    )
-    results = await asyncio.wait_for(gathered, timeout=30)  # a guard against a hang, not a speed check
+    results = await batch_around(store, filling)
     assert all(isinstance(r, StoreError) and "disk is full" in str(r) for r in results), results
     assert one(store, "SELECT count(*) FROM posts") == 0
     assert await apply(store, [post(1, "written once the disk is free")]) == [Outcome.NEW]
