@@ -164,7 +164,7 @@ class PlaceFinder:
         words = list(tokens) if tokens is not None else _words(text)
         if not words:
             return []
-        spans = self._spans(words)
+        spans = self._spans(words) or (self._misspelt(text, words, home) if alarm else [])
         if not spans:
             return []
         bare = self._bare(words, spans)
@@ -301,6 +301,22 @@ class PlaceFinder:
                     written=frozenset(e.place for e in matched if e.base),
                 )
         return self._adjective(words, index, heads)
+
+    def _misspelt(self, text: str, words: Sequence[Token], home: Sequence[int]) -> list[_Span]:
+        """A post of one capitalized word that names no place, in a channel with a region: the one place
+        of that region a typo away, if there is exactly one ("Мархаліака" for Мархалівка, "Куреніака"
+        for Куренівка: monitors type fast during an attack)."""
+        if len(words) != 1 or len(words[0].text) < 6 or not home or not text[words[0].start].isupper():
+            return []
+        homes = frozenset(home)
+        places = {
+            e.place
+            for e in self.gazetteer.near(words[0].text)
+            if e.word == 0 and e.words == 1 and not self.gazetteer.lineage(e.place).isdisjoint(homes)
+        }
+        if len(places) != 1:
+            return []
+        return [_Span(0, 1, tuple(places), True, frozenset(places))]
 
     def _listed(self, words: Sequence[Token], index: int, heads: Iterable[Entry]) -> _Span | None:
         """An oblast's or raion's adjective listed with others before one type word: "Броварський/

@@ -47,6 +47,8 @@ _PREFIXES = frozenset({"м", "місто", "с", "село", "смт", "сели
 _ABBREVIATIONS = {"обл": "область", "р": "район", "окр": "округ"}
 _LOOKUP_CACHE = 65536
 _NO_ENTRIES: tuple[Entry, ...] = ()
+# What a typo may put in a name: the two alphabets' letters and the apostrophe (see `near`).
+_TYPO_LETTERS = "абвгґдеєжзиіїйклмнопрстуфхцчшщьюяыэъ'"
 _ISO_CODE = re.compile(r"(?:UA|RU)(?:-[A-Z0-9]{1,3})?|UA\d{17}")
 
 
@@ -135,22 +137,37 @@ class Gazetteer:
         if found is None:
             if len(self._entries) >= _LOOKUP_CACHE:
                 self._entries.clear()
-            found = self._entries[form] = (
-                tuple(
-                    Entry(
-                        place,
-                        name,
-                        word,
-                        words,
-                        bool(flags & FLAG_AMBIGUOUS),
-                        bool(flags & FLAG_BASE),
-                        bool(flags & FLAG_GROUP),
-                    )
-                    for place, name, word, words, flags in sorted(self._trie.get(form, ()))
-                )
-                or _NO_ENTRIES
-            )
+            found = self._entries[form] = self._decode(form)
         return found
+
+    def _decode(self, form: str) -> tuple[Entry, ...]:
+        return (
+            tuple(
+                Entry(
+                    place,
+                    name,
+                    word,
+                    words,
+                    bool(flags & FLAG_AMBIGUOUS),
+                    bool(flags & FLAG_BASE),
+                    bool(flags & FLAG_GROUP),
+                )
+                for place, name, word, words, flags in sorted(self._trie.get(form, ()))
+            )
+            or _NO_ENTRIES
+        )
+
+    def near(self, form: str) -> list[Entry]:
+        """Entries of the forms one typo from `form`: a letter missing, extra or wrong, or two swapped
+        ("мархаліака" for "мархалівка"). About 700 trie lookups for a word of ten letters: for a post
+        nothing else names, not for every word; not cached."""
+        splits = [(form[:i], form[i:]) for i in range(len(form) + 1)]
+        variants = {head + tail[1:] for head, tail in splits if tail}
+        variants |= {head + tail[1] + tail[0] + tail[2:] for head, tail in splits if len(tail) > 1}
+        variants |= {head + letter + tail[1:] for head, tail in splits if tail for letter in _TYPO_LETTERS}
+        variants |= {head + letter + tail for head, tail in splits for letter in _TYPO_LETTERS}
+        variants.discard(form)
+        return [entry for variant in sorted(variants) if variant in self._trie for entry in self._decode(variant)]
 
     def naming(self, forms: Sequence[str]) -> list[int]:
         """Indices of the forms that name a place. A feed's words were mostly seen before: those the

@@ -361,6 +361,31 @@ def test_an_oblast_named_as_a_destination_heads_no_lines(finder: PlaceFinder) ->
     assert where(finder.find(text))[-1] == ("Златопіль", "Харківська область")
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Мархаліака", "Мархалівка"),  # в → а: neighbours on the Ukrainian keyboard
+        ("Куреніака 🤯", "Куренівка"),
+        ("Ромлавичі", "Рославичі"),
+        ("Телешківка ❗️", "Телешівка"),  # a letter too many
+    ],
+)
+def test_a_lone_typo_in_an_alarm_is_the_one_place_of_the_region_it_nearly_names(
+    gaz: Gazetteer, finder: PlaceFinder, text: str, name: str
+) -> None:
+    kyiv = [gaz.find(KYIV_OBLAST)[0].id, gaz.find("Київ")[0].id]
+    assert [m.place.name for m in finder.find(text, kyiv, alarm=True)] == [name]
+    assert finder.find(text, kyiv) == []  # no threat open: no guessing
+    assert finder.find(text, alarm=True) == []  # no region: 30,000 places are too many to guess among
+    assert finder.find(text.lower(), kyiv, alarm=True) == []
+
+
+@pytest.mark.parametrize("text", ["Дякуємо", "Очікуємо", "Актуально!", "Мархаліака, увага"])
+def test_words_and_longer_posts_are_not_taken_for_typos(gaz: Gazetteer, finder: PlaceFinder, text: str) -> None:
+    kyiv = [gaz.find(KYIV_OBLAST)[0].id, gaz.find("Київ")[0].id]
+    assert finder.find(text, kyiv, alarm=True) == []
+
+
 # --- robustness ------------------------------------------------------------------------------------
 
 

@@ -109,6 +109,14 @@ def test_lookup_takes_tokens_folded_as_posts_are(gaz: Gazetteer) -> None:
     assert gaz.lookup("тревога") == ()
 
 
+def test_near_finds_the_forms_one_typo_away(gaz: Gazetteer) -> None:
+    names = {gaz.place(e.place).name for e in gaz.near("мархаліака")}  # в → а
+    assert "Мархалівка" in names
+    assert {gaz.place(e.place).name for e in gaz.near("мархалвка")} >= {"Мархалівка"}  # a letter missing
+    assert {gaz.place(e.place).name for e in gaz.near("марахлівка")} >= {"Мархалівка"}  # two swapped
+    assert gaz.near("тривога") == []  # nothing a typo from a common word
+
+
 def test_base_marks_the_name_as_written(gaz: Gazetteer) -> None:
     kyiv = the(gaz, "Київ", "city", "UA-30")
     assert [e.base for e in gaz.lookup("київ") if e.place == kyiv.id] == [True]
