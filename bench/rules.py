@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=1000, help="generated rules on top of the default pack")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the corpus a process; the best counts")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="processes per configuration, in turn with the others; the best counts"
+        "--rounds", type=int, default=5, help="processes per configuration, in turn with the others; the best counts"
     )
     parser.add_argument("--child", choices=("engine", "places", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--pack", type=Path, help=argparse.SUPPRESS)
