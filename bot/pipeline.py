@@ -32,7 +32,7 @@ from bot.rules.engine import NO_MATCH, Document, Engine, Verdict
 from bot.rules.remote import RulesProcess
 from bot.settings import Channels
 from bot.sources import Cursor, Source, SourceItem
-from bot.store import Outcome, Store, WriteTx
+from bot.store import Outcome, Store, WriteTx, write_until_stored
 
 log = get_logger("tgmon.pipeline")
 
@@ -41,6 +41,7 @@ BATCH_SIZE = 2000
 MATCH_BATCH = 256  # posts sent to a rules process at a time
 _IN_FLIGHT = 3  # batches on their way to it or back: it never waits for the next one
 DRAIN_GRACE_S = 10.0
+_RETRY_FIRST_S = 0.5  # a write the database refused: tried again after this, doubled up to the cap
 _RETRY_CAP_S = 60.0
 _YIELD_EVERY = 16
 
@@ -280,18 +281,15 @@ class Pipeline:
 
     async def _commit(self, batch: Sequence[Matched]) -> None:
         """Store a batch with its alerts and cursors; a store outage is retried, never dropped."""
-        delay = 0.5
+
+        def refused(exc: StoreError, delay: float) -> None:
+            self.store_problem = str(exc)
+            log.error("pipeline.store_unavailable", error=str(exc), retry_in_s=delay, batch=len(batch))
+
         self._storing = len(batch)
-        while True:
-            try:
-                outcomes, raised, held, held_categories = await self.store.write(self._job(batch))
-            except StoreError as exc:
-                self.store_problem = str(exc)
-                log.error("pipeline.store_unavailable", error=str(exc), retry_in_s=delay, batch=len(batch))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_CAP_S)
-                continue
-            break
+        outcomes, raised, held, held_categories = await write_until_stored(
+            self.store, self._job(batch), refused, first_s=_RETRY_FIRST_S, cap_s=_RETRY_CAP_S
+        )
         self._storing = 0
         if self.store_problem is not None:
             log.info("pipeline.store_available", stored=len(batch))

@@ -40,7 +40,7 @@ from bot.errors import StoreError
 from bot.logging import get_logger
 from bot.models import Edit, Post, post_link
 from bot.rules.engine import Match, Verdict
-from bot.store import AlertRecord, Delivery, Mute, Outcome, Store, WriteTx
+from bot.store import AlertRecord, Delivery, Mute, Outcome, Store, WriteTx, write_until_stored
 
 log = get_logger("tgmon.outbox")
 
@@ -424,18 +424,18 @@ class Dispatcher:
         if not sent:
             return
         seqs, remotes, sources = (list(column) for column in zip(*sent, strict=True))
-        delay = _STORE_RETRY_S
-        while True:  # they went out: until the database records it, sending more would only add to resend
-            try:
-                await self.store.write(lambda tx: tx.mark_sent(name, seqs, remotes, sources))
-            except StoreError as exc:
-                log.error(
-                    "alert.mark_sent_failed", destination=name, alerts=len(seqs), error=str(exc), retry_in_s=delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _STORE_RETRY_CAP_S)
-                continue
-            break
+
+        def refused(exc: StoreError, delay: float) -> None:
+            log.error("alert.mark_sent_failed", destination=name, alerts=len(seqs), error=str(exc), retry_in_s=delay)
+
+        # They went out: until the database records it, sending more would only add to resend.
+        await write_until_stored(
+            self.store,
+            lambda tx: tx.mark_sent(name, seqs, remotes, sources),
+            refused,
+            first_s=_STORE_RETRY_S,
+            cap_s=_STORE_RETRY_CAP_S,
+        )
         sent.clear()
         self.sent += len(seqs)
 

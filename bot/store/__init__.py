@@ -6,6 +6,7 @@ backend for multi-instance deployments can implement the same two protocols.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from bot.errors import StoreError
 from bot.models import Channel, Event
 
 T = TypeVar("T")
@@ -242,3 +244,24 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def write_until_stored(
+    store: Store,
+    job: Callable[[WriteTx], T],
+    on_refused: Callable[[StoreError, float], None],
+    *,
+    first_s: float,
+    cap_s: float,
+) -> T:
+    """`store.write(job)` until the database takes it. A refused write (a full disk, a read-only file)
+    is told to `on_refused` with the wait before the next try, which doubles from `first_s` up to
+    `cap_s`: what was read or sent is held, never dropped."""
+    delay = first_s
+    while True:
+        try:
+            return await store.write(job)
+        except StoreError as exc:
+            on_refused(exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap_s)
