@@ -58,11 +58,11 @@ class EnvSettings(BaseSettings):
     dc_id: int | None = Field(None, ge=1, le=5, alias="TG_DC_ID")
     dc_address: str | None = Field(None, alias="TG_DC_ADDRESS")
     dc_port: int = Field(443, ge=1, le=65535, alias="TG_DC_PORT")
-    # Alert destinations beyond TGMON_NOTIFIERS (bot/alerts/webhook.py, bot/alerts/apprise.py); the URLs are secrets.
-    # The timeout stays within the dispatcher's own 30 s cap on one send.
     media_retention_days: int | None = Field(None, ge=1, alias="TGMON_MEDIA_RETENTION_DAYS")
     metrics_port: int | None = Field(None, ge=1, le=65535, alias="TGMON_METRICS_PORT")
     metrics_address: str = Field("127.0.0.1", alias="TGMON_METRICS_ADDRESS")
+    # Alert destinations beyond TGMON_NOTIFIERS (bot/alerts/webhook.py, bot/alerts/apprise.py); the URLs are secrets.
+    # The timeout stays within the dispatcher's own 30 s cap on one send.
     alert_webhook_url: str = Field("", alias="ALERT_WEBHOOK_URL")
     alert_webhook_timeout: float = Field(10.0, gt=0, le=30, alias="ALERT_WEBHOOK_TIMEOUT")
     alert_apprise_urls: str = Field("", alias="ALERT_APPRISE_URLS")
@@ -346,9 +346,6 @@ _EXPECTED = {
     "tuple_type": "a list",
     "dict_type": "a table",
     "model_type": "a table",
-    "greater_than": "a positive number",
-    "greater_than_equal": "a number not below the minimum",
-    "less_than_equal": "a number not above the maximum",
     "literal_error": "one of the allowed values",
 }
 # Bounds said with their value where pydantic gives it: "a number of at least 0".

@@ -117,7 +117,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 async def snapshot(pipeline: Pipeline, store: Store, source: TelegramSource | None, connected: bool | None) -> Snapshot:
-    """The service now; the outbox depth from the last known value when the database cannot be read."""
+    """The service now; no outbox depth when the database cannot be read."""
     stats = pipeline.stats
     depth: int | None
     try:

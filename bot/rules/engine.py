@@ -276,7 +276,7 @@ def _scan_table() -> bytes:
     table = bytearray(range(256))
     for byte in range(256):
         char = bytes([byte]).decode(_SCAN_CODEC, errors="replace")
-        if not char.isalnum() or not char.isprintable():
+        if not char.isalnum():
             table[byte] = 0x20
     return bytes(table)
 
@@ -446,9 +446,8 @@ class Engine:
         """Pass 1: could any rule fire? One Aho-Corasick scan finds which term words occur.
 
         Keys are whole words (see `_word_scan`); English hits are stems, confirmed by stemming the
-        word they start. A term is possible when all its words
-        occur; where and in what order is for pass 2. None: the text mixes scripts inside a word,
-        fold it (`fold_mixed_words`) and ask again.
+        word they start. A term is possible when all its words occur; where and in what order is for
+        pass 2. None: the text mixes scripts inside a word, fold it (`fold_mixed_words`) and ask again.
         """
         folded = " " + folded + " "  # so that the first and last words have spaces around them, as keyed
         present: set[int] = set()
